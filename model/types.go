@@ -1,0 +1,111 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Role is the generic role the console reasons with. The vendor's own word
+// for it is kept separately as a vendor role.
+type Role string
+
+// The generic roles of DESIGN.md.
+const (
+	RolePrimary      Role = "primary"
+	RoleStandby      Role = "standby"
+	RoleOutOfService Role = "out-of-service"
+	RoleFailed       Role = "failed"
+	RoleUnknown      Role = "unknown"
+)
+
+// Roles lists every valid role, in the order an operator reads them.
+var Roles = []Role{RolePrimary, RoleStandby, RoleOutOfService, RoleFailed, RoleUnknown}
+
+// ParseRole reads a role written by a person or a file: it ignores case and
+// surrounding white space. Anything else is an error that quotes the input.
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	for _, known := range Roles {
+		if r == known {
+			return r, nil
+		}
+	}
+	return RoleUnknown, fmt.Errorf("role %q is not one of primary, standby, out-of-service, failed, unknown", truncate(s, 40))
+}
+
+func (r Role) String() string {
+	if r == "" {
+		return string(RoleUnknown)
+	}
+	return string(r)
+}
+
+// SinglePrimary reports whether a system of this profile must have exactly
+// one primary, so that two are a split brain. Wavestore N+1 systems are the
+// exception: every physical server is primary for its own logical server.
+func SinglePrimary(profile string) bool {
+	return profile != "wavestore"
+}
+
+// Health says whether the console can see a server working.
+type Health string
+
+// The health states of DESIGN.md.
+const (
+	HealthUp          Health = "up"
+	HealthDegraded    Health = "degraded"
+	HealthUnreachable Health = "unreachable"
+	HealthDown        Health = "down"
+	HealthUnknown     Health = "unknown"
+)
+
+func (h Health) String() string {
+	if h == "" {
+		return string(HealthUnknown)
+	}
+	return string(h)
+}
+
+// Observation is what discovery or a live status stream has learnt about one
+// server at one moment. Empty fields mean "not known from this source" and
+// never overwrite what the store already holds.
+type Observation struct {
+	AgentID     string // stable identity the agent reports; required
+	Name        string
+	Site        string
+	System      string
+	Profile     string
+	Address     string // host:port of the agent API
+	Fingerprint string // hex prefix of the SHA-256 of the agent's public key
+	Role        Role
+	VendorRole  string
+	Health      Health
+	Time        time.Time
+}
+
+// ServerView is one server as the console shows it and as `vigil status
+// --json` prints it.
+type ServerView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Site        string    `json:"site"`
+	System      string    `json:"system"`
+	Profile     string    `json:"profile"`
+	Role        Role      `json:"role"`
+	VendorRole  string    `json:"vendor_role"`
+	Health      Health    `json:"health"`
+	Address     string    `json:"address"`
+	Paired      bool      `json:"paired"`
+	LastSeen    time.Time `json:"last_seen"`
+	LastChange  time.Time `json:"-"`
+	Fingerprint string    `json:"-"` // pinned key fingerprint (full, or the mDNS prefix until first contact)
+	Detail      string    `json:"-"` // why the health is what it is, for the operator
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
