@@ -1,0 +1,70 @@
+package actions
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Status is what GET /v1/status returns and what every watch line carries.
+type Status struct {
+	AgentID     string    `json:"agent_id"`
+	Name        string    `json:"name"`
+	System      string    `json:"system"`
+	Profile     string    `json:"profile"`
+	Site        string    `json:"site"`
+	Role        string    `json:"role"`
+	VendorRole  string    `json:"vendor_role"`
+	RoleError   string    `json:"role_error,omitempty"` // why the role is unknown, when it is
+	Fingerprint string    `json:"fingerprint"`          // full hex SHA-256 of the agent's public key
+	Version     string    `json:"version"`
+	Started     time.Time `json:"started"`
+	Time        time.Time `json:"time"`
+	Seq         uint64    `json:"seq"` // grows by one on every change of the status
+}
+
+// Watch line types.
+const (
+	LineStatus    = "status"
+	LineHeartbeat = "heartbeat"
+)
+
+// WatchLine is one line of the NDJSON stream of GET /v1/watch. The first line
+// and every line after a change carry the full status; heartbeats carry only
+// the time and the current sequence number.
+type WatchLine struct {
+	Type   string    `json:"type"`
+	Time   time.Time `json:"time"`
+	Seq    uint64    `json:"seq"`
+	Status *Status   `json:"status,omitempty"`
+}
+
+// maxLine bounds one watch line; anything longer is a broken or hostile agent.
+const MaxLine = 64 << 10
+
+// DecodeWatchLine parses one NDJSON line from an agent. It checks the shape a
+// console relies on, so a broken agent produces an error, never a panic or a
+// half-filled status.
+func DecodeWatchLine(b []byte) (WatchLine, error) {
+	var l WatchLine
+	if len(b) > MaxLine {
+		return l, fmt.Errorf("watch line of %d bytes is longer than %d", len(b), MaxLine)
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return WatchLine{}, fmt.Errorf("watch line is not valid JSON: %w", err)
+	}
+	switch l.Type {
+	case LineHeartbeat:
+		return l, nil
+	case LineStatus:
+		if l.Status == nil {
+			return WatchLine{}, fmt.Errorf("status line has no status")
+		}
+		if l.Status.AgentID == "" {
+			return WatchLine{}, fmt.Errorf("status line has no agent_id")
+		}
+		return l, nil
+	default:
+		return WatchLine{}, fmt.Errorf("watch line type %q is not status or heartbeat", l.Type)
+	}
+}

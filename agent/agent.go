@@ -1,0 +1,328 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/discovery"
+	"github.com/vigilops/vigil/model"
+)
+
+// Timing of the agent. Heartbeat must stay under 250 ms (DESIGN.md) so a
+// console can tell a frozen host within a second.
+const (
+	DefaultHeartbeat = 200 * time.Millisecond
+	DefaultRolePoll  = 100 * time.Millisecond
+	writeTimeout     = 2 * time.Second
+	maxRoleFile      = 4 << 10
+)
+
+// Agent is one running host agent.
+type Agent struct {
+	cfg      *Config
+	identity *Identity
+	log      *slog.Logger
+
+	// Heartbeat and RolePoll may be changed before Run.
+	Heartbeat time.Duration
+	RolePoll  time.Duration
+
+	mu      sync.Mutex
+	status  actions.Status
+	changed chan struct{} // closed and replaced on every change of status
+	lastErr string        // last role-file problem logged, so it is logged once
+}
+
+// New prepares an agent from its configuration, creating its identity on
+// first start.
+func New(cfg *Config, log *slog.Logger) (*Agent, error) {
+	id, err := LoadIdentity(cfg.StateDir, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	a := &Agent{
+		cfg: cfg, identity: id, log: log.With("server", cfg.Name),
+		Heartbeat: DefaultHeartbeat, RolePoll: DefaultRolePoll,
+		changed: make(chan struct{}),
+		status: actions.Status{
+			AgentID: id.ID, Name: cfg.Name, System: cfg.System, Profile: cfg.Profile, Site: cfg.Site,
+			Role: string(model.RoleUnknown), Fingerprint: id.Fingerprint, Version: actions.Version,
+			Started: now, Seq: 1,
+		},
+	}
+	a.refreshRole()
+	return a, nil
+}
+
+// Identity is the agent's id and key.
+func (a *Agent) Identity() *Identity { return a.identity }
+
+// Status returns the current status.
+func (a *Agent) Status() actions.Status {
+	st, _ := a.snapshot()
+	return st
+}
+
+func (a *Agent) snapshot() (actions.Status, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.status
+	st.Time = time.Now().UTC()
+	return st, a.changed
+}
+
+// Run serves the agent API until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (listen in %s): %w", a.cfg.Listen, a.cfg.Path(), err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	if err := writeFileAtomic(filepath.Join(a.cfg.StateDir, AddressFile), []byte(addr.String()+"\n"), 0o644); err != nil {
+		ln.Close()
+		return fmt.Errorf("record bound address: %w", err)
+	}
+
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return serveCtx },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	tlsLn := tls.NewListener(ln, &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{a.identity.Cert},
+	})
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	serveErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		serveErr <- srv.Serve(tlsLn)
+	}()
+	go func() {
+		defer wg.Done()
+		a.watchRoleFile(serveCtx)
+	}()
+	if a.cfg.Advertise {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.advertise(serveCtx, addr)
+		}()
+	}
+	a.log.Info("agent serving", "address", addr.String(), "agent_id", a.identity.ID,
+		"fingerprint", a.identity.Fingerprint, "version", actions.Version)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopServing()
+		return fmt.Errorf("agent API on %s: %w", addr, err)
+	}
+	stopServing() // ends watch streams, which would otherwise hold Shutdown
+	shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+// Handler is the agent API.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", a.handleStatus)
+	mux.HandleFunc("GET /v1/watch", a.handleWatch)
+	return mux
+}
+
+func (a *Agent) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, _ := a.snapshot()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
+}
+
+// handleWatch streams NDJSON: the status at once, the status again on every
+// change, and a heartbeat in between so that silence means trouble.
+func (a *Agent) handleWatch(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	send := func(l actions.WatchLine) bool {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := enc.Encode(l); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	st, changed := a.snapshot()
+	if !send(actions.WatchLine{Type: actions.LineStatus, Time: st.Time, Seq: st.Seq, Status: &st}) {
+		return
+	}
+	tick := time.NewTicker(a.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+			st, changed = a.snapshot()
+			if !send(actions.WatchLine{Type: actions.LineStatus, Time: st.Time, Seq: st.Seq, Status: &st}) {
+				return
+			}
+		case now := <-tick.C:
+			a.mu.Lock()
+			seq := a.status.Seq
+			a.mu.Unlock()
+			if !send(actions.WatchLine{Type: actions.LineHeartbeat, Time: now.UTC(), Seq: seq}) {
+				return
+			}
+		}
+	}
+}
+
+// watchRoleFile re-reads the role file whenever it may have changed. Polling
+// is used rather than inotify because role files may sit on network shares
+// and on Windows, and a read every 100 ms costs nothing.
+func (a *Agent) watchRoleFile(ctx context.Context) {
+	t := time.NewTicker(a.RolePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.refreshRole()
+		}
+	}
+}
+
+func (a *Agent) refreshRole() {
+	role, roleErr := a.readRole()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	errText := ""
+	if roleErr != nil {
+		errText = roleErr.Error()
+	}
+	if errText != a.lastErr {
+		if roleErr != nil {
+			a.log.Warn("role unknown", "err", roleErr)
+		} else if a.lastErr != "" {
+			a.log.Info("role source readable again", "role", role)
+		}
+		a.lastErr = errText
+	}
+	vendor := a.cfg.VendorRoles[role]
+	if string(role) == a.status.Role && vendor == a.status.VendorRole && errText == a.status.RoleError {
+		return
+	}
+	a.log.Info("role changed", "from", a.status.Role, "to", role)
+	a.status.Role, a.status.VendorRole, a.status.RoleError = string(role), vendor, errText
+	a.status.Seq++
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (a *Agent) readRole() (model.Role, error) {
+	if a.cfg.RoleFile == "" {
+		return model.RoleUnknown, errors.New("no role source configured (role_file)")
+	}
+	f, err := os.Open(a.cfg.RoleFile)
+	if err != nil {
+		return model.RoleUnknown, fmt.Errorf("role file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRoleFile+1))
+	if err != nil {
+		return model.RoleUnknown, fmt.Errorf("role file %s: %w", a.cfg.RoleFile, err)
+	}
+	if len(b) > maxRoleFile {
+		return model.RoleUnknown, fmt.Errorf("role file %s is longer than %d bytes", a.cfg.RoleFile, maxRoleFile)
+	}
+	role, err := model.ParseRole(string(b))
+	if err != nil {
+		return model.RoleUnknown, fmt.Errorf("role file %s: %w", a.cfg.RoleFile, err)
+	}
+	return role, nil
+}
+
+// advertise announces the agent by mDNS and re-announces on role changes.
+// A failure is logged and retried: consoles can still reach the agent by
+// address, so mDNS trouble must not stop the agent.
+func (a *Agent) advertise(ctx context.Context, addr *net.TCPAddr) {
+	var ips []string
+	if !addr.IP.IsUnspecified() {
+		ips = []string{addr.IP.String()}
+	}
+	st, changed := a.snapshot()
+	advert := func(st actions.Status) discovery.Advert {
+		role, _ := model.ParseRole(st.Role)
+		return discovery.Advert{ID: st.AgentID, System: st.System, Profile: st.Profile, Role: role,
+			Fingerprint: st.Fingerprint[:actions.ShortFingerprintLen]}
+	}
+	var ad *discovery.Advertisement
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	defer func() {
+		if ad != nil {
+			ad.Close()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+			var err error
+			ad, err = discovery.Advertise(a.cfg.Name, addr.Port, ips, advert(st))
+			if err != nil {
+				a.log.Warn("mDNS advertisement failed; retrying in 10s", "err", err)
+				retry.Reset(10 * time.Second)
+			}
+		case <-changed:
+			st, changed = a.snapshot()
+			if ad != nil {
+				ad.Update(advert(st))
+			}
+		}
+	}
+}
+
+// BoundAddress reads the address a running agent recorded in its state directory.
+func BoundAddress(stateDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, AddressFile))
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	if _, p, err := net.SplitHostPort(s); err != nil {
+		return "", fmt.Errorf("%s: %q is not an address", AddressFile, s)
+	} else if _, err := strconv.Atoi(p); err != nil {
+		return "", fmt.Errorf("%s: %q has no port", AddressFile, s)
+	}
+	return s, nil
+}

@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/actions"
+)
+
+// startAgent runs an agent in this process on a loopback port.
+func startAgent(t *testing.T, role string) (*Agent, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	roleFile := filepath.Join(dir, "role")
+	if role != "" {
+		if err := os.WriteFile(roleFile, []byte(role), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := ParseConfig(filepath.Join(dir, "agent.yaml"), []byte(
+		"name: testsrv\nsystem: sys\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: state\nrole_file: role\nadvertise: false\nvendor_roles:\n  primary: the boss\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	})
+	var addr string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if addr, err = BoundAddress(cfg.StateDir); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent never bound: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return a, addr, roleFile
+}
+
+func TestWatchStreamsHeartbeatsAndRoleChanges(t *testing.T) {
+	a, addr, roleFile := startAgent(t, "primary\n")
+	c := actions.NewClient(addr, a.Identity().Fingerprint)
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		lines    []actions.WatchLine
+		arrivals []time.Time
+	)
+	flipped := false
+	err := c.Watch(ctx, func(l actions.WatchLine) error {
+		mu.Lock()
+		lines = append(lines, l)
+		arrivals = append(arrivals, time.Now())
+		n := len(lines)
+		mu.Unlock()
+		if n == 1 {
+			if l.Type != actions.LineStatus || l.Status.Role != "primary" || l.Status.VendorRole != "the boss" {
+				t.Errorf("first line = %+v, want the status with role primary", l)
+			}
+		}
+		if n == 6 && !flipped {
+			flipped = true
+			if err := os.WriteFile(roleFile, []byte("standby"), 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+		if l.Type == actions.LineStatus && l.Status.Role == "standby" {
+			return errDone
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("watch ended with %v before the role flip was seen (%d lines)", err, len(lines))
+	}
+	heartbeats := 0
+	for i, l := range lines {
+		if l.Type == actions.LineHeartbeat {
+			heartbeats++
+			if i > 0 && arrivals[i].Sub(arrivals[i-1]) > 400*time.Millisecond {
+				// The contract is 250 ms; allow scheduling slack on a loaded CI machine.
+				t.Errorf("heartbeat gap of %v", arrivals[i].Sub(arrivals[i-1]))
+			}
+		}
+	}
+	if heartbeats < 4 {
+		t.Errorf("%d heartbeats before the flip, want at least 4", heartbeats)
+	}
+	last := lines[len(lines)-1]
+	if last.Status.Seq <= lines[0].Status.Seq {
+		t.Errorf("seq did not grow: %d then %d", lines[0].Status.Seq, last.Status.Seq)
+	}
+	if last.Status.VendorRole != "" {
+		t.Errorf("vendor role %q for a role with no vendor word", last.Status.VendorRole)
+	}
+}
+
+var errDone = errors.New("done")
+
+func TestUnreadableRoleFileIsUnknownNotFatal(t *testing.T) {
+	a, addr, roleFile := startAgent(t, "")
+	c := actions.NewClient(addr, a.Identity().Fingerprint)
+	defer c.Close()
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Role != "unknown" || !strings.Contains(st.RoleError, roleFile) {
+		t.Errorf("missing role file: role %q, error %q; want unknown naming %s", st.Role, st.RoleError, roleFile)
+	}
+	// A directory where the file should be, then garbage: still unknown, still serving.
+	for _, bad := range []string{"dir", "garbage"} {
+		os.RemoveAll(roleFile)
+		if bad == "dir" {
+			os.Mkdir(roleFile, 0o755)
+		} else {
+			os.WriteFile(roleFile, []byte("leader of the pack"), 0o644)
+		}
+		time.Sleep(3 * DefaultRolePoll)
+		st, err = c.Status(context.Background())
+		if err != nil {
+			t.Fatalf("%s: agent stopped answering: %v", bad, err)
+		}
+		if st.Role != "unknown" || st.RoleError == "" {
+			t.Errorf("%s: role %q, error %q", bad, st.Role, st.RoleError)
+		}
+	}
+	os.RemoveAll(roleFile)
+	os.WriteFile(roleFile, []byte("standby\n"), 0o644)
+	deadline := time.Now().Add(3 * time.Second)
+	for st.Role != "standby" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		st, _ = c.Status(context.Background())
+	}
+	if st.Role != "standby" || st.RoleError != "" {
+		t.Errorf("after repair: role %q, error %q", st.Role, st.RoleError)
+	}
+}
+
+func TestClientRefusesAnotherKey(t *testing.T) {
+	_, addr, _ := startAgent(t, "primary")
+	c := actions.NewClient(addr, strings.Repeat("ab", 32))
+	defer c.Close()
+	_, err := c.Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "identity changed") {
+		t.Errorf("status with a wrong pin: err = %v, want an identity error", err)
+	}
+}
+
+func TestIdentityIsStableAndPrivate(t *testing.T) {
+	dir := t.TempDir()
+	a, err := LoadIdentity(dir, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadIdentity(dir, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || a.Fingerprint != b.Fingerprint {
+		t.Errorf("identity changed between loads: %s/%s then %s/%s", a.ID, a.Fingerprint, b.ID, b.Fingerprint)
+	}
+	fi, err := os.Stat(filepath.Join(dir, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
