@@ -1,0 +1,256 @@
+package ui
+
+import (
+	"image/color"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/vigilops/vigil/model"
+)
+
+var _ fyne.Widget = (*Board)(nil)
+
+// Board is the fleet status board: a header that sums up the fleet, then
+// one card per system with one row per server. Like any widget, its methods
+// must be called on the UI goroutine.
+type Board struct {
+	widget.BaseWidget
+
+	now    func() time.Time
+	rows   map[string]*serverRow   // by server id
+	groups map[string]*systemGroup // by system name; "" holds the unassigned
+
+	summary   *widget.Label
+	alarms    *widget.Label
+	alarmLine fyne.CanvasObject // the alarm line, hidden while there is nothing to say
+	cards     *fyne.Container
+	content   fyne.CanvasObject
+}
+
+// NewBoard returns a board showing servers; now is its clock for the
+// "last seen" times.
+func NewBoard(servers []model.ServerView, now func() time.Time) *Board {
+	b := &Board{
+		now:     now,
+		rows:    map[string]*serverRow{},
+		groups:  map[string]*systemGroup{},
+		summary: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		alarms:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		cards:   container.NewVBox(),
+	}
+	b.summary.SizeName = theme.SizeNameSubHeadingText
+	b.alarms.Importance = widget.DangerImportance
+	b.alarms.Wrapping = fyne.TextWrapWord
+	b.alarmLine = container.NewBorder(nil, nil, widget.NewIcon(theme.NewErrorThemedResource(theme.ErrorIcon())), nil, b.alarms)
+
+	// The header stays put while the cards scroll, so an alarm is never
+	// scrolled out of sight.
+	header := container.NewVBox(b.summary, b.alarmLine, widget.NewSeparator())
+	b.content = container.NewBorder(header, nil, nil, nil, container.NewVScroll(b.cards))
+	b.ExtendBaseWidget(b)
+
+	for _, v := range servers {
+		b.place(v)
+	}
+	b.showSummary()
+	return b
+}
+
+// CreateRenderer is part of fyne.Widget.
+func (b *Board) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(b.content)
+}
+
+// Apply shows the latest state of one server: its row is updated in place,
+// or added in sorted position, with a card for a system not seen before.
+func (b *Board) Apply(v model.ServerView) {
+	b.place(v)
+	b.showSummary()
+}
+
+// RefreshTimes brings every "last seen" time up to date with the clock;
+// call it about once a second.
+func (b *Board) RefreshTimes() {
+	now := b.now()
+	for _, row := range b.rows {
+		row.showTimes(now)
+	}
+}
+
+func (b *Board) place(v model.ServerView) {
+	row, known := b.rows[v.ID]
+	if !known {
+		row = newServerRow()
+		b.rows[v.ID] = row
+	} else if row.view.System != v.System {
+		b.leave(row)
+	}
+	row.show(v, b.now())
+
+	g := b.groups[v.System]
+	if g == nil {
+		g = newSystemGroup(v.System)
+		b.groups[v.System] = g
+		b.sortCards()
+	}
+	g.put(row)
+}
+
+// leave takes a row out of its current card before the server moves to
+// another system, so that it is never shown twice; a card left empty goes.
+func (b *Board) leave(row *serverRow) {
+	system := row.view.System
+	g := b.groups[system]
+	g.remove(row)
+	if len(g.rows) == 0 {
+		delete(b.groups, system)
+		b.sortCards()
+	}
+}
+
+func (b *Board) sortCards() {
+	b.cards.Objects = b.cards.Objects[:0]
+	for _, system := range slices.SortedFunc(maps.Keys(b.groups), compareSystems) {
+		b.cards.Objects = append(b.cards.Objects, b.groups[system].card)
+	}
+	b.cards.Refresh()
+}
+
+func (b *Board) showSummary() {
+	views := make([]model.ServerView, 0, len(b.rows))
+	for _, row := range b.rows {
+		views = append(views, row.view)
+	}
+	summary, alarms := fleetSummary(views)
+	b.summary.SetText(summary)
+	b.alarms.SetText(strings.Join(alarms, " · "))
+	if len(alarms) == 0 {
+		b.alarmLine.Hide()
+	} else {
+		b.alarmLine.Show()
+	}
+}
+
+// systemGroup is one system's section and the rows in it, kept sorted by
+// name. The section is a slim title line over the rows rather than a
+// widget.Card, whose large title would let only half a fleet fit on screen.
+type systemGroup struct {
+	rows     []*serverRow
+	box      *fyne.Container
+	title    *widget.Label
+	subtitle *widget.Label
+	card     fyne.CanvasObject
+}
+
+func newSystemGroup(system string) *systemGroup {
+	g := &systemGroup{
+		box:      container.NewVBox(),
+		title:    widget.NewLabelWithStyle(systemTitle(system), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		subtitle: widget.NewLabel(""),
+	}
+	g.title.SizeName = theme.SizeNameSubHeadingText
+	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHeaderBackground))
+	bg.CornerRadius = theme.Size(theme.SizeNameInputRadius)
+	head := container.NewHBox(g.title, g.subtitle)
+	g.card = container.NewStack(bg, container.NewPadded(container.NewVBox(head, g.box)))
+	return g
+}
+
+func (g *systemGroup) put(row *serverRow) {
+	if !slices.Contains(g.rows, row) {
+		g.rows = append(g.rows, row)
+	}
+	g.sync()
+}
+
+func (g *systemGroup) remove(row *serverRow) {
+	g.rows = slices.DeleteFunc(g.rows, func(r *serverRow) bool { return r == row })
+	g.sync()
+}
+
+// sync re-sorts on every change because a rename moves a row as surely as
+// a new server does.
+func (g *systemGroup) sync() {
+	slices.SortFunc(g.rows, func(a, b *serverRow) int { return compareServers(a.view, b.view) })
+	objects := make([]fyne.CanvasObject, 0, 2*len(g.rows))
+	views := make([]model.ServerView, 0, len(g.rows))
+	for i, row := range g.rows {
+		if i > 0 {
+			objects = append(objects, widget.NewSeparator())
+		}
+		objects = append(objects, row.object)
+		views = append(views, row.view)
+	}
+	g.box.Objects = objects
+	g.box.Refresh()
+	g.subtitle.SetText(systemSubtitle(views))
+}
+
+// serverRow is one server's line on the board. Its widgets live as long as
+// the server does and are updated in place.
+type serverRow struct {
+	view    model.ServerView
+	badge   *RoleBadge
+	name    *widget.Label
+	vendor  *widget.Label
+	address *widget.Label
+	icon    *widget.Icon
+	health  *widget.Label
+	times   *widget.Label
+	tint    *canvas.Rectangle
+	object  fyne.CanvasObject
+}
+
+func newServerRow() *serverRow {
+	r := &serverRow{
+		badge:   NewRoleBadge(model.RoleUnknown),
+		name:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		vendor:  widget.NewLabel(""),
+		address: widget.NewLabel(""),
+		icon:    widget.NewIcon(nil),
+		health:  widget.NewLabel(""),
+		times:   widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{}),
+		tint:    canvas.NewRectangle(color.Transparent),
+	}
+	r.vendor.TextStyle.Italic = true
+
+	// One line per server, so that a whole fleet fits on one screen: who it
+	// is on the left, how it is on the right, where health stays aligned.
+	who := container.NewHBox(r.name, r.vendor, r.address)
+	state := container.NewHBox(r.times, container.NewGridWrap(fyne.NewSize(130, r.health.MinSize().Height),
+		container.NewHBox(r.icon, r.health)))
+	r.object = container.NewStack(r.tint, container.NewBorder(nil, nil, container.NewCenter(r.badge), state, who))
+	return r
+}
+
+func (r *serverRow) show(v model.ServerView, now time.Time) {
+	r.view = v
+	r.badge.SetRole(v.Role)
+	r.name.SetText(displayName(v))
+	r.vendor.SetText(v.VendorRole)
+	r.address.SetText(v.Address)
+
+	look := lookOfHealth(v.Health)
+	r.icon.SetResource(look.icon)
+	r.health.Importance = look.importance
+	r.health.TextStyle.Bold = look.loud
+	r.health.SetText(look.word) // also redraws the importance and style set above
+	r.tint.FillColor = look.tint
+	r.tint.Refresh()
+
+	r.showTimes(now)
+}
+
+func (r *serverRow) showTimes(now time.Time) {
+	if s := timesLine(r.view, now); s != r.times.Text {
+		r.times.SetText(s)
+	}
+}

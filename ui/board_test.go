@@ -1,0 +1,170 @@
+package ui
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/vigilops/vigil/model"
+)
+
+func TestBoardSortsSystemsAndServers(t *testing.T) {
+	test.NewTempApp(t)
+	b := NewBoard([]model.ServerView{
+		{ID: "r2", Name: "SLAVE", System: "Redstor", Role: model.RoleStandby},
+		{ID: "x", Name: "lab box"},
+		{ID: "k2", Name: "k2-b", System: "K2", Role: model.RoleStandby},
+		{ID: "r1", Name: "MASTER", System: "Redstor", Role: model.RolePrimary},
+		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+	}, time.Now)
+
+	assertCards(t, b, "K2", "Redstor", "Unassigned")
+	assertRows(t, b, "K2", "K2-A", "k2-b")
+	assertRows(t, b, "Redstor", "MASTER", "SLAVE")
+	assertRows(t, b, "", "lab box")
+}
+
+func TestBoardApplyUpdatesInPlaceAddsAndMoves(t *testing.T) {
+	test.NewTempApp(t)
+	b := NewBoard([]model.ServerView{
+		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+		{ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+	}, time.Now)
+	kept := badge(t, b, "k1")
+
+	b.Apply(model.ServerView{ID: "k1", Name: "K2-A", System: "K2", Role: model.RoleFailed})
+	if badge(t, b, "k1") != kept || kept.Text() != "FAILED" {
+		t.Errorf("update made a new badge or left it at %q; want the same badge reading FAILED", kept.Text())
+	}
+
+	b.Apply(model.ServerView{ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby})
+	b.Apply(model.ServerView{ID: "k0", Name: "A-first", System: "K2", Role: model.RoleStandby})
+	assertCards(t, b, "Infocast", "K2", "Wavestore")
+	assertRows(t, b, "K2", "A-first", "K2-A")
+
+	// The only Wavestore server moves to K2: its old card must go.
+	b.Apply(model.ServerView{ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby})
+	assertCards(t, b, "Infocast", "K2")
+	assertRows(t, b, "K2", "A-first", "K2-A", "WS-1")
+
+	// A rename moves the row too.
+	b.Apply(model.ServerView{ID: "k0", Name: "Z-last", System: "K2", Role: model.RoleStandby})
+	assertRows(t, b, "K2", "K2-A", "WS-1", "Z-last")
+}
+
+func TestBoardHeader(t *testing.T) {
+	test.NewTempApp(t)
+	b := NewBoard([]model.ServerView{
+		{ID: "a", System: "K2", Role: model.RolePrimary, Health: model.HealthUp},
+		{ID: "b", System: "K2", Role: model.RoleStandby, Health: model.HealthDown},
+	}, time.Now)
+	if got, want := b.summary.Text, "1 system · 2 servers · 1 down"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if b.alarmLine.Visible() {
+		t.Errorf("alarm line shown for a healthy pair: %q", b.alarms.Text)
+	}
+
+	b.Apply(model.ServerView{ID: "b", System: "K2", Role: model.RolePrimary, Health: model.HealthUp})
+	if got, want := b.alarms.Text, "K2 has 2 primaries"; !b.alarmLine.Visible() || got != want {
+		t.Errorf("alarm line visible=%v %q, want visible %q", b.alarmLine.Visible(), got, want)
+	}
+}
+
+func TestBoardRefreshTimes(t *testing.T) {
+	test.NewTempApp(t)
+	now := time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC)
+	b := NewBoard([]model.ServerView{{ID: "a", LastSeen: now}}, func() time.Time { return now })
+	if got := b.rows["a"].times.Text; got != "last seen just now" {
+		t.Fatalf("times = %q, want last seen just now", got)
+	}
+	now = now.Add(2 * time.Minute)
+	b.RefreshTimes()
+	if got := b.rows["a"].times.Text; got != "last seen 2m ago" {
+		t.Errorf("after two minutes, times = %q, want last seen 2m ago", got)
+	}
+}
+
+func TestBoardRendersEmptyAndOddValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		servers []model.ServerView
+	}{
+		{"empty", nil},
+		{"odd", []model.ServerView{
+			{ID: "", Name: "", Role: "bogus", Health: "weird"},
+			{ID: "x", System: "S", Role: "", Health: ""},
+			{ID: "y", System: "S", Name: "a very long server name that goes on and on", VendorRole: "Physical Server 4 hosting Logical Server 2"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			test.NewTempApp(t)
+			b := NewBoard(tt.servers, time.Now)
+			w := test.NewTempWindow(t, b)
+			w.Resize(fyne.NewSize(900, 600))
+			if img := w.Canvas().Capture(); img.Bounds().Empty() {
+				t.Error("board rendered to an empty image")
+			}
+			for id, row := range b.rows {
+				if row.badge.Text() != "UNKNOWN" || row.badge.Role() != model.RoleUnknown {
+					t.Errorf("server %q: badge %q (%s), want UNKNOWN", id, row.badge.Text(), row.badge.Role())
+				}
+				if row.health.Text != "Unknown" {
+					t.Errorf("server %q: health %q, want Unknown", id, row.health.Text)
+				}
+				if row.name.Text == "" {
+					t.Errorf("server %q has a blank name", id)
+				}
+			}
+		})
+	}
+}
+
+func badge(t *testing.T, b *Board, id string) *RoleBadge {
+	t.Helper()
+	row, ok := b.rows[id]
+	if !ok {
+		t.Fatalf("no row for server %q", id)
+	}
+	return row.badge
+}
+
+func assertCards(t *testing.T, b *Board, want ...string) {
+	t.Helper()
+	var got []string
+	for _, o := range b.cards.Objects {
+		for _, g := range b.groups {
+			if g.card == o {
+				got = append(got, g.title.Text)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("cards = %q, want %q", got, want)
+	}
+}
+
+// assertRows reads the names in the order the card's container holds them,
+// which is the order on screen.
+func assertRows(t *testing.T, b *Board, system string, want ...string) {
+	t.Helper()
+	g, ok := b.groups[system]
+	if !ok {
+		t.Fatalf("no card for system %q", system)
+	}
+	var got []string
+	for _, o := range g.box.Objects {
+		for _, row := range b.rows {
+			if row.object == o {
+				got = append(got, row.name.Text)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows of %q = %q, want %q", system, got, want)
+	}
+}

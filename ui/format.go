@@ -1,0 +1,237 @@
+package ui
+
+import (
+	"cmp"
+	"fmt"
+	"image/color"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/vigilops/vigil/model"
+)
+
+// roleLook is how a role badge reads and what it is painted with.
+type roleLook struct {
+	text string
+	fill color.NRGBA
+	ink  color.NRGBA
+}
+
+var white = color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff}
+
+// lookOfRole gives fixed colours rather than theme colours so that a role
+// looks the same in light and dark themes. Every fill is dark enough for
+// white text to pass WCAG AA (4.5:1), and the word alone tells the roles
+// apart for operators who cannot tell the colours apart.
+func lookOfRole(r model.Role) roleLook {
+	switch normalRole(r) {
+	case model.RolePrimary:
+		return roleLook{"PRIMARY", color.NRGBA{R: 0x2e, G: 0x7d, B: 0x32, A: 0xff}, white}
+	case model.RoleStandby:
+		return roleLook{"STANDBY", color.NRGBA{R: 0x15, G: 0x65, B: 0xc0, A: 0xff}, white}
+	case model.RoleOutOfService:
+		return roleLook{"OUT OF SERVICE", color.NRGBA{R: 0x61, G: 0x61, B: 0x61, A: 0xff}, white}
+	case model.RoleFailed:
+		return roleLook{"FAILED", color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0xff}, white}
+	default:
+		return roleLook{"UNKNOWN", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
+	}
+}
+
+// normalRole reads whatever a feed sends: a word the console does not know
+// is shown as unknown rather than trusted or hidden.
+func normalRole(r model.Role) model.Role {
+	known, _ := model.ParseRole(string(r))
+	return known
+}
+
+// healthLook is how a health state is shown in a server row.
+type healthLook struct {
+	word       string
+	importance widget.Importance
+	icon       fyne.Resource
+	// loud states are bold on a tinted row, so that they stand out on a
+	// long board seen from across the room.
+	loud bool
+	tint color.NRGBA
+}
+
+func lookOfHealth(h model.Health) healthLook {
+	switch h {
+	case model.HealthUp:
+		return healthLook{word: "Up", importance: widget.SuccessImportance,
+			icon: theme.NewSuccessThemedResource(theme.ConfirmIcon())}
+	case model.HealthDegraded:
+		return healthLook{word: "Degraded", importance: widget.WarningImportance,
+			icon: theme.NewWarningThemedResource(theme.WarningIcon())}
+	case model.HealthUnreachable:
+		return healthLook{word: "Unreachable", importance: widget.WarningImportance,
+			icon: theme.NewWarningThemedResource(theme.ErrorIcon()),
+			loud: true, tint: color.NRGBA{R: 0xef, G: 0x6c, B: 0x00, A: 0x38}}
+	case model.HealthDown:
+		return healthLook{word: "Down", importance: widget.DangerImportance,
+			icon: theme.NewErrorThemedResource(theme.CancelIcon()),
+			loud: true, tint: color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0x38}}
+	default:
+		return healthLook{word: "Unknown", importance: widget.LowImportance,
+			icon: theme.NewDisabledResource(theme.QuestionIcon())}
+	}
+}
+
+// relativeTime is coarse on purpose: an operator wants to know at a glance
+// whether something is fresh, not the exact second.
+func relativeTime(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 5*time.Second: // also absorbs small clock skew into the future
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+	}
+}
+
+// timesLine reads as a sentence; "last seen never" would not. A server that
+// is up is streaming right now, so its last sighting is not news: only a
+// server that is not up says when it was last seen.
+func timesLine(v model.ServerView, now time.Time) string {
+	seen := "never seen"
+	switch {
+	case v.Health == model.HealthUp:
+		seen = "live"
+	case !v.LastSeen.IsZero():
+		seen = "last seen " + relativeTime(v.LastSeen, now)
+	}
+	if v.LastChange.IsZero() {
+		return seen
+	}
+	return seen + " · changed " + relativeTime(v.LastChange, now)
+}
+
+// displayName falls back to the agent id so that a row is never blank and
+// the operator still has something to search the logs for.
+func displayName(v model.ServerView) string {
+	switch {
+	case v.Name != "":
+		return v.Name
+	case v.ID != "":
+		return v.ID
+	default:
+		return "(unnamed)"
+	}
+}
+
+// unassigned titles the group of servers that name no system.
+const unassigned = "Unassigned"
+
+func systemTitle(system string) string {
+	if system == "" {
+		return unassigned
+	}
+	return system
+}
+
+// systemSubtitle lists every site because a production/disaster-recovery
+// system spans two.
+func systemSubtitle(servers []model.ServerView) string {
+	var profile string
+	var sites []string
+	for _, v := range servers {
+		if profile == "" {
+			profile = v.Profile
+		}
+		if v.Site != "" && !slices.Contains(sites, v.Site) {
+			sites = append(sites, v.Site)
+		}
+	}
+	slices.Sort(sites)
+	parts := slices.DeleteFunc([]string{profile, strings.Join(sites, ", ")}, func(s string) bool { return s == "" })
+	return strings.Join(parts, " · ")
+}
+
+// compareSystems puts the unassigned group last: it is not a system, and
+// what an operator looks for first is a real one.
+func compareSystems(a, b string) int {
+	if (a == "") != (b == "") {
+		if a == "" {
+			return 1
+		}
+		return -1
+	}
+	return cmp.Or(cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
+}
+
+// compareServers breaks ties by id so that the order never depends on map
+// iteration or arrival order.
+func compareServers(a, b model.ServerView) int {
+	return cmp.Or(
+		cmp.Compare(strings.ToLower(displayName(a)), strings.ToLower(displayName(b))),
+		cmp.Compare(a.ID, b.ID),
+	)
+}
+
+// fleetSummary is the header an operator reads first: the size of the
+// fleet, what is down, and which systems have lost their primary or have
+// two (split brain).
+func fleetSummary(servers []model.ServerView) (summary string, alarms []string) {
+	primaries := map[string]int{}
+	multi := map[string]bool{} // systems where several primaries are normal
+	var down, unreachable int
+	for _, v := range servers {
+		if v.System != "" {
+			if !model.SinglePrimary(v.Profile) {
+				multi[v.System] = true
+			}
+			n := primaries[v.System] // a system without a primary must still be counted
+			if normalRole(v.Role) == model.RolePrimary {
+				n++
+			}
+			primaries[v.System] = n
+		}
+		switch v.Health {
+		case model.HealthDown:
+			down++
+		case model.HealthUnreachable:
+			unreachable++
+		}
+	}
+
+	parts := []string{plural(len(primaries), "system", "systems"), plural(len(servers), "server", "servers")}
+	if down > 0 {
+		parts = append(parts, fmt.Sprintf("%d down", down))
+	}
+	if unreachable > 0 {
+		parts = append(parts, fmt.Sprintf("%d unreachable", unreachable))
+	}
+
+	for _, system := range slices.SortedFunc(maps.Keys(primaries), compareSystems) {
+		switch n := primaries[system]; {
+		case n == 0:
+			alarms = append(alarms, system+" has no primary")
+		case n > 1 && !multi[system]:
+			alarms = append(alarms, fmt.Sprintf("%s has %d primaries", system, n))
+		}
+	}
+	return strings.Join(parts, " · "), alarms
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
