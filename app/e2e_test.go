@@ -1,0 +1,270 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/model"
+)
+
+// vigilBin is the console binary, built once for the tests that need real
+// processes (fleet members are `vigil agent run` processes).
+var vigilBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vigilBin = filepath.Join(dir, "vigil")
+	build := exec.Command("go", "build", "-o", vigilBin, "github.com/vigilops/vigil")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build vigil:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startFleet runs `vigil fleet` and waits for its ready line.
+func startFleet(t *testing.T, systems string) (string, []Member, *exec.Cmd) {
+	t.Helper()
+	state := t.TempDir()
+	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &testWriter{t: t, prefix: "fleet: "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	})
+	ready := make(chan string, 1)
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ready") {
+				ready <- sc.Text()
+			}
+		}
+		cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case <-exited:
+		t.Fatal("fleet exited before it was ready")
+	case <-time.After(30 * time.Second):
+		t.Fatal("fleet not ready within 30s")
+	}
+	members, err := ReadFleetFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state, members, cmd
+}
+
+type testWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(w.prefix + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func waitFor(t *testing.T, updates <-chan model.ServerView, timeout time.Duration, what string, done func() bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for !done() {
+		select {
+		case <-updates:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
+
+func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
+	_, members, fleetCmd := startFleet(t, "k2san")
+	if len(members) != 2 {
+		t.Fatalf("fleet.json lists %d members, want 2: %+v", len(members), members)
+	}
+	for _, m := range members {
+		if m.Name == "" || m.System != "k2-san" || m.Profile != "k2san" || m.PID <= 0 || m.Address == "" || m.StateDir == "" {
+			t.Errorf("fleet.json member %+v lacks a field", m)
+		}
+	}
+
+	data := t.TempDir()
+	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
+	c, err := openConsole(context.Background(), data, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	updates, cancel := c.mon.Subscribe()
+	defer cancel()
+
+	byID := func(id string) model.ServerView {
+		for _, v := range c.mon.Snapshot() {
+			if v.ID == id {
+				return v
+			}
+		}
+		return model.ServerView{}
+	}
+	// Nothing was added by address: the console must find both agents by mDNS.
+	waitFor(t, updates, 20*time.Second, "both agents discovered by mDNS and up", func() bool {
+		a, b := byID(members[0].AgentID), byID(members[1].AgentID)
+		return a.Health == model.HealthUp && b.Health == model.HealthUp
+	})
+	p, s := byID(members[0].AgentID), byID(members[1].AgentID)
+	if p.Role != model.RolePrimary || s.Role != model.RoleStandby || p.VendorRole != "primary K2 Media Server" {
+		t.Fatalf("before the flip: %s is %s (%s), %s is %s", p.Name, p.Role, p.VendorRole, s.Name, s.Role)
+	}
+
+	flipped := time.Now()
+	for _, f := range []struct {
+		m    Member
+		role model.Role
+	}{{members[0], model.RoleStandby}, {members[1], model.RolePrimary}} {
+		if err := os.WriteFile(filepath.Join(f.m.StateDir, "role"), []byte(f.role), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, updates, 10*time.Second, "the role flip through /v1/watch", func() bool {
+		return byID(members[0].AgentID).Role == model.RoleStandby && byID(members[1].AgentID).Role == model.RolePrimary
+	})
+	t.Logf("role flip seen by the console %v after the role files changed", time.Since(flipped).Round(time.Millisecond))
+
+	// Stopping the fleet stops every member, and the console sees them go.
+	fleetCmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, updates, 15*time.Second, "both servers reported down", func() bool {
+		return byID(members[0].AgentID).Health == model.HealthDown && byID(members[1].AgentID).Health == model.HealthDown
+	})
+	for _, m := range members {
+		deadline := time.Now().Add(10 * time.Second)
+		for syscall.Kill(m.PID, 0) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("fleet member %s (pid %d) still running after the fleet stopped", m.Name, m.PID)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// The store keeps both servers, with their last role, after the console closes.
+	c.Close()
+	store, err := model.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, m := range members {
+		v, err := store.Server(context.Background(), m.AgentID)
+		if err != nil {
+			t.Fatalf("server %s not kept: %v", m.Name, err)
+		}
+		if v.Health != model.HealthDown || v.LastSeen.IsZero() {
+			t.Errorf("stored %s: health %s, last seen %v", m.Name, v.Health, v.LastSeen)
+		}
+	}
+}
+
+func TestStatusJSONShowsEveryFleetMember(t *testing.T) {
+	_, members, _ := startFleet(t, "infocast,wavestore")
+	out, err := exec.Command(vigilBin, "status", "--json", "--wait", "5s", "--data", t.TempDir()).Output()
+	if err != nil {
+		t.Fatalf("vigil status: %v", err)
+	}
+	var doc struct {
+		Servers []map[string]any `json:"servers"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	keys := []string{"id", "name", "site", "system", "profile", "role", "vendor_role", "health", "address", "paired", "last_seen"}
+	for _, m := range members {
+		var found map[string]any
+		for _, s := range doc.Servers {
+			if s["id"] == m.AgentID {
+				found = s
+			}
+		}
+		if found == nil {
+			t.Errorf("%s (%s) missing from vigil status --json", m.Name, m.AgentID)
+			continue
+		}
+		for _, k := range keys {
+			if _, ok := found[k]; !ok {
+				t.Errorf("%s: key %q missing", m.Name, k)
+			}
+		}
+		if found["health"] != "up" || (found["role"] != "primary" && found["role"] != "standby") || found["address"] != m.Address {
+			t.Errorf("%s: %v", m.Name, found)
+		}
+	}
+}
+
+func TestBadInputExitsTwoWithAClearError(t *testing.T) {
+	dir := t.TempDir()
+	badConfig := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(badConfig, []byte("name: a\nsystem: s\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: .\nflavour: mint\n"), 0o644)
+	missing := filepath.Join(dir, "missing.yaml")
+	os.WriteFile(missing, []byte("name: a\nsystem: s\nprofile: k2san\nstate_dir: .\n"), 0o644)
+	badAddr := filepath.Join(dir, "addr.yaml")
+	os.WriteFile(badAddr, []byte("name: a\nsystem: s\nprofile: k2san\nlisten: nowhere\nstate_dir: .\n"), 0o644)
+	notADir := filepath.Join(dir, "file")
+	os.WriteFile(notADir, nil, 0o644)
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"agent", "run", "--config", badConfig}, []string{badConfig + ":6", "flavour", "unknown key"}},
+		{[]string{"agent", "run", "--config", missing}, []string{missing, "listen", "missing"}},
+		{[]string{"agent", "run", "--config", badAddr}, []string{badAddr + ":4", "listen", "HOST:PORT"}},
+		{[]string{"agent", "run"}, []string{"--config FILE is required"}},
+		{[]string{"agent", "init", "--profile", "acme"}, []string{"must be one of"}},
+		{[]string{"status", "--data", notADir, "--wait", "0s"}, []string{notADir}},
+		{[]string{"fleet"}, []string{"--state DIR is required"}},
+		{[]string{"fleet", "--state", dir, "--systems", "k2san,acme"}, []string{`"acme" is not one of`}},
+		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+	} {
+		cmd := exec.Command(vigilBin, tc.args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("vigil %s: %v, want exit status 2\n%s", strings.Join(tc.args, " "), err, stderr.String())
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("vigil %s: stderr %q lacks %q", strings.Join(tc.args, " "), stderr.String(), w)
+			}
+		}
+	}
+}

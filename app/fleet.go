@@ -1,0 +1,252 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/model"
+)
+
+// FleetFile is the fleet description written into the state directory.
+const FleetFile = "fleet.json"
+
+// Member is one simulated server of a fleet, as fleet.json lists it.
+type Member struct {
+	Name        string `json:"name"`
+	System      string `json:"system"`
+	Profile     string `json:"profile"`
+	PID         int    `json:"pid"`
+	Address     string `json:"address"`
+	StateDir    string `json:"state_dir"`
+	AgentID     string `json:"agent_id"`
+	Fingerprint string `json:"fingerprint"`
+
+	role model.Role
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// seat is one server of a simulated system and the role it starts in.
+type seat struct {
+	name string
+	role model.Role
+}
+
+// fleetLayout is each profile's system and servers, named as the vendor
+// documents name them.
+var fleetLayout = map[string]struct {
+	system string
+	seats  []seat
+}{
+	"k2san":     {"k2-san", []seat{{"K2server1", model.RolePrimary}, {"K2server2", model.RoleStandby}}},
+	"redstor":   {"redstor", []seat{{"AccountServer-A", model.RolePrimary}, {"AccountServer-B", model.RoleStandby}}},
+	"nintex":    {"nintex-k2", []seat{{"K2-PROD", model.RolePrimary}, {"K2-DR", model.RoleStandby}}},
+	"infocast":  {"infocast", []seat{{"infocast-a", model.RolePrimary}, {"infocast-b", model.RoleStandby}}},
+	"wavestore": {"wavestore", []seat{{"ws-physical-1", model.RolePrimary}, {"ws-physical-2", model.RolePrimary}, {"ws-standby", model.RoleStandby}}},
+}
+
+// Fleet is a set of agent processes started by this process.
+type Fleet struct {
+	Dir     string
+	Members []*Member
+	log     *slog.Logger
+}
+
+// FleetOptions says what StartFleet starts.
+type FleetOptions struct {
+	StateDir string
+	Systems  []string // profiles; empty means all
+	PairCode string   // given to agents once pairing exists
+	Speed    float64
+	Log      *slog.Logger
+}
+
+// StartFleet starts one agent process per member and waits until each
+// answers on its API, or ctx ends. On error every started member is stopped.
+func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable to start agents: %w", err)
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("fleet state directory %s: %w", o.StateDir, err)
+	}
+	f := &Fleet{Dir: o.StateDir, log: o.Log}
+	for _, prof := range o.Systems {
+		layout := fleetLayout[prof]
+		for _, m := range layout.seats {
+			mem := &Member{Name: m.name, System: layout.system, Profile: prof, role: m.role,
+				StateDir: filepath.Join(o.StateDir, m.name)}
+			if err := f.start(exe, mem); err != nil {
+				f.Stop()
+				return nil, err
+			}
+			f.Members = append(f.Members, mem)
+		}
+	}
+	if err := f.waitReady(ctx); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	if err := f.writeFleetFile(); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Fleet) start(exe string, m *Member) error {
+	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state directory of %s: %w", m.Name, err)
+	}
+	// A stale address from an earlier run must not be mistaken for this one's.
+	os.Remove(filepath.Join(m.StateDir, agent.AddressFile))
+	roleFile := filepath.Join(m.StateDir, "role")
+	if _, err := os.Stat(roleFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(roleFile, []byte(string(m.role)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("role file of %s: %w", m.Name, err)
+		}
+	}
+	var vendor strings.Builder
+	for _, r := range model.Roles {
+		if w, ok := agent.VendorRoles(m.Profile)[r]; ok {
+			fmt.Fprintf(&vendor, "  %s: %q\n", r, w)
+		}
+	}
+	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet.\nname: %s\nsystem: %s\nprofile: %s\nsite: simulated\nlisten: 127.0.0.1:0\nstate_dir: .\nrole_file: role\nvendor_roles:\n%s",
+		m.Name, m.System, m.Profile, vendor.String())
+	cfgPath := filepath.Join(m.StateDir, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return fmt.Errorf("config of %s: %w", m.Name, err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(m.StateDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("log of %s: %w", m.Name, err)
+	}
+	cmd := exec.Command(exe, "agent", "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start agent %s: %w", m.Name, err)
+	}
+	m.cmd, m.PID, m.done = cmd, cmd.Process.Pid, make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		logFile.Close()
+		close(m.done)
+		if f.log != nil {
+			f.log.Info("fleet member exited", "name", m.Name, "pid", m.PID, "status", fmt.Sprint(err))
+		}
+	}()
+	return nil
+}
+
+// waitReady waits until every member has bound its address and answers
+// /v1/status with the key in its state directory.
+func (f *Fleet) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, m := range f.Members {
+		for {
+			err := m.probe(ctx)
+			if err == nil {
+				break
+			}
+			select {
+			case <-m.done:
+				return fmt.Errorf("agent %s exited before it was ready; see %s", m.Name, filepath.Join(m.StateDir, "agent.log"))
+			case <-ctx.Done():
+				return fmt.Errorf("agent %s not ready: %w (last error: %v)", m.Name, ctx.Err(), err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Member) probe(ctx context.Context) error {
+	addr, err := agent.BoundAddress(m.StateDir)
+	if err != nil {
+		return err
+	}
+	id, err := agent.LoadIdentity(m.StateDir, m.Name)
+	if err != nil {
+		return err
+	}
+	c := actions.NewClient(addr, id.Fingerprint)
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	m.Address, m.AgentID, m.Fingerprint = addr, st.AgentID, id.Fingerprint
+	return nil
+}
+
+func (f *Fleet) writeFleetFile() error {
+	b, err := json.MarshalIndent(struct {
+		Members []*Member `json:"members"`
+	}{f.Members}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(f.Dir, FleetFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Stop asks every member to stop, waits for them, and kills any that do not
+// stop within a few seconds.
+func (f *Fleet) Stop() {
+	var wg sync.WaitGroup
+	for _, m := range f.Members {
+		if m.cmd == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			terminate(m.cmd.Process)
+			select {
+			case <-m.done:
+			case <-time.After(5 * time.Second):
+				m.cmd.Process.Kill()
+				<-m.done
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// ReadFleetFile reads DIR/fleet.json.
+func ReadFleetFile(dir string) ([]Member, error) {
+	path := filepath.Join(dir, FleetFile)
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	var doc struct {
+		Members []Member `json:"members"`
+	}
+	if err := json.NewDecoder(io.LimitReader(fh, 1<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc.Members, nil
+}

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/assets"
+	"github.com/vigilops/vigil/ui"
+)
+
+// AppID is the console's application id (FyneApp.toml, the desktop file).
+const AppID = "io.vigilops.vigil"
+
+// guiCmd opens the console window; with demo it also runs a simulated fleet
+// of every profile for as long as the window is open.
+func guiCmd(args []string, stderr io.Writer, demo bool) int {
+	name := "vigil"
+	if demo {
+		name = "demo"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	data := dataDirFlag(fs)
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	dir := *data
+	var fleetDir string
+	if demo {
+		tmp, err := os.MkdirTemp("", "vigil-demo-")
+		if err != nil {
+			fmt.Fprintln(stderr, "vigil demo: temporary directory:", err)
+			return exitFailed
+		}
+		cleanup = append(cleanup, func() { os.RemoveAll(tmp) })
+		fleetDir = tmp + "/fleet"
+		if dir == "" {
+			// A demo keeps its servers out of the operator's real store.
+			dir = tmp + "/data"
+		}
+	}
+	dir, err := resolveDataDir(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil:", err)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := openConsole(ctx, dir, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil:", err)
+		return exitUsage
+	}
+	cleanup = append(cleanup, c.Close)
+
+	if demo {
+		var wg sync.WaitGroup
+		var fleet *Fleet
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fleet = runDemoFleet(ctx, c, fleetDir, log)
+		}()
+		cleanup = append(cleanup, func() {
+			cancel()
+			wg.Wait()
+			if fleet != nil {
+				fleet.Stop()
+			}
+		})
+	}
+
+	a := fyneapp.NewWithID(AppID)
+	a.SetIcon(assets.Icon)
+	title := "Vigil"
+	if demo {
+		title = "Vigil (demo: simulated fleet)"
+	}
+	w := a.NewWindow(title)
+	w.Resize(fyne.NewSize(1100, 720))
+	w.SetContent(ui.Create(ctx, w, c.mon))
+	w.SetMaster()
+	w.ShowAndRun()
+	return exitOK
+}
+
+// runDemoFleet starts a fleet of every profile and adds its members to the
+// console by address, so the demo works even where mDNS cannot.
+func runDemoFleet(ctx context.Context, c *console, dir string, log *slog.Logger) *Fleet {
+	f, err := StartFleet(ctx, FleetOptions{StateDir: dir, Systems: agent.Profiles, Speed: 1, Log: log})
+	if err != nil {
+		log.Error("demo fleet did not start", "err", err)
+		return nil
+	}
+	for _, m := range f.Members {
+		if _, err := c.mon.Add(ctx, m.Address, m.Fingerprint); err != nil {
+			log.Warn("demo server not added", "name", m.Name, "err", err)
+		}
+	}
+	return f
+}

@@ -1,0 +1,185 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/discovery"
+	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
+)
+
+// Exit statuses (DESIGN.md).
+const (
+	exitOK     = agent.ExitOK
+	exitFailed = agent.ExitFailed
+	exitUsage  = agent.ExitUsage
+)
+
+const usage = `usage: vigil [COMMAND] [flags]
+
+  vigil [--data DIR]                      open the console
+  vigil demo [--data DIR]                 open the console with a simulated fleet
+  vigil fleet --state DIR [--systems LIST] [--pair-code CODE] [--speed N]
+                                          run a simulated fleet, headless
+  vigil status [--data DIR] [--wait D] [--json]
+                                          discover servers and print their status
+  vigil agent COMMAND ...                 run the host agent (see vigil agent help)
+  vigil version                           print the version
+`
+
+// Main runs the console command line and returns the exit status.
+func Main(args []string) int {
+	return run(args, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "":
+		return guiCmd(args, stderr, false)
+	case "demo":
+		return guiCmd(args, stderr, true)
+	case "fleet":
+		return fleetCmd(args, stdout, stderr)
+	case "status":
+		return statusCmd(args, stdout, stderr)
+	case "agent":
+		return agent.Main(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "vigil", actions.Version)
+		return exitOK
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// parseFlags parses fs and turns flag errors into exit statuses.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vigil %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// defaultDataDir is the OS's per-user data directory for Vigil.
+func defaultDataDir() (string, error) {
+	home, err := os.UserHomeDir()
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "Vigil"), nil
+		}
+	case "darwin":
+		if err == nil {
+			return filepath.Join(home, "Library", "Application Support", "Vigil"), nil
+		}
+	default:
+		if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+			return filepath.Join(d, "vigil"), nil
+		}
+		if err == nil {
+			return filepath.Join(home, ".local", "share", "vigil"), nil
+		}
+	}
+	return "", errors.New("no user data directory; give one with --data DIR")
+}
+
+func dataDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", "", "console data `DIR` (default: the user data directory)")
+}
+
+func resolveDataDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	return defaultDataDir()
+}
+
+// console is the running core of the console: the store, the monitor and
+// mDNS discovery feeding it.
+type console struct {
+	store  *model.Store
+	mon    *monitor.Monitor
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openConsole opens the store in dataDir and starts monitoring and
+// discovery. Close stops them.
+func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*console, error) {
+	store, err := model.Open(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &console{store: store, mon: monitor.New(store, log), log: log, cancel: cancel}
+	browser := &discovery.Browser{Logger: log}
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		if err := c.mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("monitor stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		if err := browser.Run(ctx, c.mon.Sighted); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("discovery stopped", "err", err)
+		}
+	}()
+	return c, nil
+}
+
+func (c *console) Close() {
+	c.cancel()
+	c.wg.Wait()
+	if err := c.store.Close(); err != nil {
+		c.log.Error("close store", "err", err)
+	}
+}
+
+func parseSystems(list string) ([]string, error) {
+	if list == "" {
+		return slices.Clone(agent.Profiles), nil
+	}
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(agent.Profiles, s) {
+			return nil, fmt.Errorf("--systems: %q is not one of %s", s, strings.Join(agent.Profiles, ","))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,5 @@
+package app
+
+import "os"
+
+func terminate(p *os.Process) { p.Kill() }

@@ -1,0 +1,381 @@
+package monitor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/discovery"
+	"github.com/vigilops/vigil/model"
+)
+
+// Store is what the monitor needs of the topology store.
+type Store interface {
+	Observe(ctx context.Context, o model.Observation) (model.ServerView, bool, error)
+	Servers(ctx context.Context) ([]model.ServerView, error)
+}
+
+var _ Store = (*model.Store)(nil)
+
+// Defaults; see the fields of Monitor.
+const (
+	DefaultSilence   = time.Second
+	maxBackoff       = 5 * time.Second
+	minBackoff       = 100 * time.Millisecond
+	lastSeenInterval = 5 * time.Second
+	subscriberBuffer = 1024
+)
+
+// Monitor follows every known agent. Create it with New, then call Run.
+type Monitor struct {
+	store Store
+	log   *slog.Logger
+
+	// Silence is how long a stream may stay quiet before the server is
+	// reported unreachable; after ten times as long the stream is dropped
+	// and dialled again. Set before Run.
+	Silence time.Duration
+
+	mu      sync.Mutex
+	servers map[string]*tracked
+	subs    map[int]chan model.ServerView
+	nextSub int
+	dropped bool // a subscriber fell behind; logged once
+
+	ctx      context.Context // Run's; nil until Run starts
+	wg       sync.WaitGroup
+	pending  chan discovery.Sighting
+	started  chan struct{}
+	lastSeen map[string]time.Time // last time LastSeen was written, per server
+}
+
+type tracked struct {
+	view     model.ServerView
+	watching bool
+	kick     chan struct{} // wakes the watcher's backoff when the address changes
+}
+
+// New returns a monitor over store.
+func New(store Store, log *slog.Logger) *Monitor {
+	return &Monitor{
+		store: store, log: log, Silence: DefaultSilence,
+		servers:  map[string]*tracked{},
+		subs:     map[int]chan model.ServerView{},
+		pending:  make(chan discovery.Sighting, 256),
+		started:  make(chan struct{}),
+		lastSeen: map[string]time.Time{},
+	}
+}
+
+// Run loads the stored servers, watches each one it can reach, and takes
+// sightings until ctx is done. It returns after every watcher has stopped.
+func (m *Monitor) Run(ctx context.Context) error {
+	known, err := m.store.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.ctx = ctx
+	for _, v := range known {
+		// What the store remembers is the last known picture; until an agent
+		// speaks, its health is not known.
+		v.Health, v.Detail = model.HealthUnknown, "not heard from since the console started"
+		m.servers[v.ID] = &tracked{view: v, kick: make(chan struct{}, 1)}
+		m.startWatchLocked(v.ID)
+	}
+	m.mu.Unlock()
+	close(m.started)
+
+	defer m.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case s := <-m.pending:
+			m.sighted(ctx, s)
+		}
+	}
+}
+
+// Sighted hands the monitor an mDNS sighting. It may be called from any
+// goroutine; it blocks only if the monitor is far behind.
+func (m *Monitor) Sighted(s discovery.Sighting) {
+	select {
+	case m.pending <- s:
+	case <-m.started:
+		m.mu.Lock()
+		ctx := m.ctx
+		m.mu.Unlock()
+		select {
+		case m.pending <- s:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (m *Monitor) sighted(ctx context.Context, s discovery.Sighting) {
+	obs := model.Observation{
+		AgentID: s.Advert.ID, Name: s.Instance, System: s.Advert.System, Profile: s.Advert.Profile,
+		Address: s.Address(), Time: s.Time,
+	}
+	m.mu.Lock()
+	t, known := m.servers[obs.AgentID]
+	if !known || t.view.Fingerprint == "" {
+		// First contact: pin what mDNS announced until the agent shows its full key.
+		obs.Fingerprint = s.Advert.Fingerprint
+	} else if s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, t.view.Fingerprint) != nil &&
+		actions.MatchFingerprint(t.view.Fingerprint, s.Advert.Fingerprint) != nil {
+		m.log.Warn("mDNS announces another key for a known server; keeping the pinned one",
+			"server", s.Instance, "agent_id", obs.AgentID, "announced", s.Advert.Fingerprint)
+	}
+	m.mu.Unlock()
+	m.apply(ctx, obs, "")
+	m.mu.Lock()
+	if t := m.servers[obs.AgentID]; t != nil {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+		m.startWatchLocked(obs.AgentID)
+	}
+	m.mu.Unlock()
+}
+
+// Add starts watching the agent at address, whose key must match pin: a
+// server added by an operator (or by the demo) rather than found by mDNS.
+func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerView, error) {
+	c := actions.NewClient(address, pin)
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
+	}
+	if err := actions.MatchFingerprint(pin, st.Fingerprint); err != nil {
+		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
+	}
+	v := m.apply(ctx, statusObservation(st, address), "")
+	select {
+	case <-m.started:
+	case <-ctx.Done():
+		return v, ctx.Err()
+	}
+	m.mu.Lock()
+	m.startWatchLocked(st.AgentID)
+	m.mu.Unlock()
+	return v, nil
+}
+
+// startWatchLocked starts the watcher of a server once it has an address
+// and a key to check. m.mu must be held.
+func (m *Monitor) startWatchLocked(id string) {
+	t := m.servers[id]
+	if t == nil || t.watching || m.ctx == nil || m.ctx.Err() != nil || t.view.Address == "" || t.view.Fingerprint == "" {
+		return
+	}
+	t.watching = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.watch(m.ctx, id, t.kick)
+	}()
+}
+
+// watch follows one agent's stream for as long as ctx lasts, dialling again
+// with capped, jittered backoff whenever the stream breaks.
+func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		m.mu.Lock()
+		v := m.servers[id].view
+		m.mu.Unlock()
+		heard, err := m.follow(ctx, v)
+		if ctx.Err() != nil {
+			return
+		}
+		health := model.HealthDown
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errSilent) {
+			health = model.HealthUnreachable
+		}
+		m.apply(ctx, model.Observation{AgentID: id, Health: health}, err.Error())
+		if heard {
+			backoff = minBackoff
+		} else {
+			backoff = min(backoff*2, maxBackoff)
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		case <-kick:
+		}
+	}
+}
+
+var errSilent = errors.New("agent fell silent")
+
+// follow runs one watch stream. It reports whether any line arrived.
+func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c := actions.NewClient(v.Address, v.Fingerprint)
+	defer c.Close()
+
+	// Silence first marks the server unreachable, then, if it goes on,
+	// drops a stream that may be dead without a reset.
+	var quiet *time.Timer
+	var silentSince time.Time
+	var silentMu sync.Mutex
+	onSilence := func() {
+		silentMu.Lock()
+		if silentSince.IsZero() {
+			silentSince = time.Now()
+			silentMu.Unlock()
+			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUnreachable},
+				fmt.Sprintf("no heartbeat for %v", m.Silence))
+			quiet.Reset(9 * m.Silence)
+			return
+		}
+		silentMu.Unlock()
+		cancel(errSilent)
+	}
+	quiet = time.AfterFunc(m.Silence, onSilence)
+	defer quiet.Stop()
+
+	err = c.Watch(ctx, func(l actions.WatchLine) error {
+		heard = true
+		silentMu.Lock()
+		wasSilent := !silentSince.IsZero()
+		silentSince = time.Time{}
+		quiet.Reset(m.Silence)
+		silentMu.Unlock()
+		switch {
+		case l.Status != nil:
+			if err := actions.MatchFingerprint(v.Fingerprint, l.Status.Fingerprint); err != nil {
+				return err
+			}
+			m.apply(ctx, statusObservation(*l.Status, ""), "")
+		case wasSilent:
+			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
+		default:
+			m.touch(ctx, v.ID, time.Now())
+		}
+		return nil
+	})
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	return heard, err
+}
+
+func statusObservation(st actions.Status, address string) model.Observation {
+	role, _ := model.ParseRole(st.Role)
+	return model.Observation{
+		AgentID: st.AgentID, Name: st.Name, Site: st.Site, System: st.System, Profile: st.Profile,
+		Address: address, Fingerprint: st.Fingerprint, Role: role, VendorRole: st.VendorRole,
+		Health: model.HealthUp, Time: time.Now(),
+	}
+}
+
+// touch refreshes a server's last-seen time in the store now and then:
+// heartbeats arrive five times a second and need not each be a write.
+func (m *Monitor) touch(ctx context.Context, id string, now time.Time) {
+	m.mu.Lock()
+	if t := m.servers[id]; t != nil && now.After(t.view.LastSeen) {
+		t.view.LastSeen = now
+	}
+	due := now.Sub(m.lastSeen[id]) >= lastSeenInterval
+	if due {
+		m.lastSeen[id] = now
+	}
+	m.mu.Unlock()
+	if due {
+		m.apply(ctx, model.Observation{AgentID: id, Health: model.HealthUp, Time: now}, "")
+	}
+}
+
+// apply records an observation and tells subscribers if what an operator
+// sees of the server changed.
+func (m *Monitor) apply(ctx context.Context, o model.Observation, detail string) model.ServerView {
+	v, _, err := m.store.Observe(context.WithoutCancel(ctx), o)
+	if err != nil {
+		m.log.Error("store", "err", err)
+		return model.ServerView{}
+	}
+	v.Detail = detail
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.servers[v.ID]
+	if t == nil {
+		t = &tracked{kick: make(chan struct{}, 1)}
+		m.servers[v.ID] = t
+	}
+	old := t.view
+	t.view = v
+	if visible(old) != visible(v) {
+		if old.Role != v.Role || old.Health != v.Health {
+			m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", detail)
+		}
+		for _, ch := range m.subs {
+			select {
+			case ch <- v:
+			default:
+				if !m.dropped {
+					m.dropped = true
+					m.log.Warn("a status subscriber is falling behind; some updates were skipped")
+				}
+			}
+		}
+	}
+	return v
+}
+
+// visible is what an operator sees of a server; a change in it is published.
+func visible(v model.ServerView) model.ServerView {
+	v.LastSeen = time.Time{}
+	return v
+}
+
+// Snapshot returns every known server, ordered by system then name.
+func (m *Monitor) Snapshot() []model.ServerView {
+	m.mu.Lock()
+	out := make([]model.ServerView, 0, len(m.servers))
+	for _, t := range m.servers {
+		if t.view.ID != "" {
+			out = append(out, t.view)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b model.ServerView) int {
+		return cmp.Or(cmp.Compare(a.System, b.System), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// Subscribe delivers every later change of a server until cancel is called;
+// the channel is closed then.
+func (m *Monitor) Subscribe() (<-chan model.ServerView, func()) {
+	ch := make(chan model.ServerView, subscriberBuffer)
+	m.mu.Lock()
+	id := m.nextSub
+	m.nextSub++
+	m.subs[id] = ch
+	m.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			m.mu.Lock()
+			delete(m.subs, id)
+			m.mu.Unlock()
+			close(ch)
+		})
+	}
+}
