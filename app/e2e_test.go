@@ -268,3 +268,57 @@ func TestBadInputExitsTwoWithAClearError(t *testing.T) {
 		}
 	}
 }
+
+// TestFrozenAndKilledAgents drives the monitor's failure paths with real
+// processes: a frozen agent (SIGSTOP) is unreachable, then up again when it
+// thaws; a killed one (SIGKILL) is down.
+func TestFrozenAndKilledAgents(t *testing.T) {
+	_, members, _ := startFleet(t, "redstor")
+	data := t.TempDir()
+	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
+	c, err := openConsole(context.Background(), data, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	updates, cancel := c.mon.Subscribe()
+	defer cancel()
+	for _, m := range members {
+		if _, err := c.mon.Add(context.Background(), m.Address, m.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := func(m Member) model.Health {
+		for _, v := range c.mon.Snapshot() {
+			if v.ID == m.AgentID {
+				return v.Health
+			}
+		}
+		return ""
+	}
+	frozen, killed := members[0], members[1]
+	waitFor(t, updates, 10*time.Second, "both up", func() bool {
+		return health(frozen) == model.HealthUp && health(killed) == model.HealthUp
+	})
+
+	if err := syscall.Kill(frozen.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	waitFor(t, updates, 10*time.Second, "the frozen agent reported unreachable", func() bool { return health(frozen) == model.HealthUnreachable })
+	t.Logf("frozen agent reported unreachable after %v", time.Since(stopped).Round(time.Millisecond))
+	if err := syscall.Kill(frozen.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, updates, 10*time.Second, "the thawed agent back up", func() bool { return health(frozen) == model.HealthUp })
+
+	if err := syscall.Kill(killed.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	waitFor(t, updates, 10*time.Second, "the killed agent reported down", func() bool { return health(killed) == model.HealthDown })
+	t.Logf("killed agent reported down after %v", time.Since(killedAt).Round(time.Millisecond))
+	if h := health(frozen); h != model.HealthUp {
+		t.Errorf("the other agent is %s, want up", h)
+	}
+}
