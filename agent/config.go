@@ -28,7 +28,24 @@ type Config struct {
 	VendorRoles map[model.Role]string // the vendor's word for each generic role
 	Advertise   bool                  // announce by mDNS (default true)
 
+	// What the agent may act on; nothing else.
+	Services    []ServiceConfig
+	Settings    []DirConfig // directories whose settings files may be read and edited
+	Queues      []DirConfig // task queue directories task files may be dropped into
+	Commands    []CommandConfig
+	Permissions []string // granted to a console when it pairs (default: read)
+
 	path string
+}
+
+// configParser carries the file being parsed, for errors.
+type configParser struct {
+	path string
+	cfg  *Config
+}
+
+func (p *configParser) fail(line int, field, format string, args ...any) error {
+	return &ConfigError{File: p.path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Path is the file the configuration was read from.
@@ -84,10 +101,9 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig checks configuration text; path is used in errors and to
 // resolve relative paths.
 func ParseConfig(path string, data []byte) (*Config, error) {
-	cfg := &Config{Advertise: true, VendorRoles: map[model.Role]string{}, path: path}
-	fail := func(line int, field, format string, args ...any) error {
-		return &ConfigError{File: path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
+	cfg := &Config{Advertise: true, VendorRoles: map[model.Role]string{}, Permissions: []string{PermRead}, path: path}
+	p := &configParser{path: path, cfg: cfg}
+	fail := p.fail
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -163,6 +179,26 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 				}
 				cfg.VendorRoles[role] = rv.Value
 			}
+		case "services":
+			if err := p.services(v); err != nil {
+				return nil, err
+			}
+		case "settings":
+			if err := p.dirs(v, key, &cfg.Settings); err != nil {
+				return nil, err
+			}
+		case "queues":
+			if err := p.dirs(v, key, &cfg.Queues); err != nil {
+				return nil, err
+			}
+		case "commands":
+			if err := p.commands(v); err != nil {
+				return nil, err
+			}
+		case "permissions":
+			if err := p.permissions(v); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fail(k.Line, key, "unknown key; expected one of %s", strings.Join(configKeys, ", "))
 		}
@@ -179,7 +215,8 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 }
 
 var configKeys = func() []string {
-	k := []string{"name", "system", "profile", "site", "listen", "state_dir", "role_file", "vendor_roles", "advertise"}
+	k := []string{"name", "system", "profile", "site", "listen", "state_dir", "role_file", "vendor_roles", "advertise",
+		"services", "settings", "queues", "commands", "permissions"}
 	sort.Strings(k)
 	return k
 }()

@@ -110,6 +110,7 @@ func TestLoadConfigMissingFile(t *testing.T) {
 
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(goodConfig))
+	f.Add([]byte(actionsConfig))
 	for _, tc := range badConfigs {
 		f.Add([]byte(tc.text))
 	}
