@@ -20,12 +20,15 @@ type Client struct {
 	base string
 	http *http.Client
 	pin  string
+
+	// RetryMin and RetryMax bound the backoff between attempts of Do.
+	RetryMin, RetryMax time.Duration
 }
 
 // NewClient returns a client for the agent at address (host:port) whose key
 // fingerprint must match pin (see MatchFingerprint).
 func NewClient(address, pin string) *Client {
-	c := &Client{base: "https://" + address, pin: pin}
+	c := &Client{base: "https://" + address, pin: pin, RetryMin: 100 * time.Millisecond, RetryMax: 2 * time.Second}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 3 * time.Second,

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,7 +65,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	var last error
-	backoff := 100 * time.Millisecond
+	backoff := c.RetryMin
 	sent := false
 	for {
 		var (
@@ -90,7 +90,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 			return res, nil
 		case status == http.StatusAccepted || status == http.StatusOK:
 			sent, last = true, fmt.Errorf("still running")
-			backoff = 100 * time.Millisecond
+			backoff = c.RetryMin
 		case status >= 500:
 			sent, last = true, fmt.Errorf("agent error %d: %s", status, res.Error)
 		default:
@@ -101,7 +101,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 			return Result{}, &UncertainError{RequestID: req.RequestID, Last: last}
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, c.RetryMax)
 	}
 }
 
@@ -124,9 +124,18 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) (Re
 		return Result{}, 0, err
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Result{}, 0, err
+	}
 	var res Result
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil && !errors.Is(err, io.EOF) {
-		return Result{}, 0, fmt.Errorf("%s %s%s: answer is not JSON: %w", method, c.base, path, err)
+	if err := json.Unmarshal(raw, &res); err != nil {
+		// An error status may come from something in front of the agent (a
+		// proxy) with a text body; its status still counts.
+		if resp.StatusCode < 300 {
+			return Result{}, 0, fmt.Errorf("%s %s%s: answer is not JSON: %w", method, c.base, path, err)
+		}
+		res.Error = strings.TrimSpace(string(raw))
 	}
 	return res, resp.StatusCode, nil
 }

@@ -40,6 +40,9 @@ type Agent struct {
 	Heartbeat time.Duration
 	RolePoll  time.Duration
 
+	oplog *OpLog
+	api   *actionAPI
+
 	mu      sync.Mutex
 	status  actions.Status
 	changed chan struct{} // closed and replaced on every change of status
@@ -64,9 +67,27 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 			Started: now, Seq: 1,
 		},
 	}
+	oplog, indeterminate, err := OpenOpLog(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if indeterminate > 0 {
+		a.log.Warn("actions were running when the agent last stopped; they are reported as indeterminate and will not be re-run",
+			"count", indeterminate)
+	}
+	a.oplog = oplog
+	a.api = &actionAPI{log: oplog, executors: map[string]actions.Executor{}, now: time.Now,
+		console: func(*http.Request) string { return "" }}
 	a.refreshRole()
 	return a, nil
 }
+
+// SetExecutor makes the agent carry out action with exec. It must be called
+// before Run.
+func (a *Agent) SetExecutor(action string, exec actions.Executor) { a.api.executors[action] = exec }
+
+// Close releases what New opened. Call it after Run has returned.
+func (a *Agent) Close() error { return a.oplog.Close() }
 
 // Identity is the agent's id and key.
 func (a *Agent) Identity() *Identity { return a.identity }
@@ -152,6 +173,9 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.handleStatus)
 	mux.HandleFunc("GET /v1/watch", a.handleWatch)
+	mux.HandleFunc("POST /v1/actions", a.api.handlePost)
+	mux.HandleFunc("GET /v1/actions/{request_id}", a.api.handleGet)
+	mux.HandleFunc("GET /v1/audit", a.api.handleAudit)
 	return mux
 }
 

@@ -42,6 +42,7 @@ func startAgent(t *testing.T, role string) (*Agent, string, string) {
 		if err := <-done; err != nil {
 			t.Errorf("agent Run: %v", err)
 		}
+		a.Close()
 	})
 	var addr string
 	deadline := time.Now().Add(5 * time.Second)

@@ -78,6 +78,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil-agent:", err)
 		return ExitFailed
 	}
+	defer a.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
