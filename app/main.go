@@ -36,6 +36,8 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           run a simulated fleet, headless
   vigil status [--data DIR] [--wait D] [--json]
                                           discover servers and print their status
+  vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
+                                          ask a server's agent to perform one action
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
   vigil version                           print the version
 `
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fleetCmd(args, stdout, stderr)
 	case "status":
 		return statusCmd(args, stdout, stderr)
+	case "action":
+		return actionCmd(args, stdout, stderr)
 	case "agent":
 		return agent.Main(args, stdout, stderr)
 	case "version":
