@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +41,7 @@ type Agent struct {
 
 	oplog *OpLog
 	api   *actionAPI
+	probe roleProbe
 
 	mu      sync.Mutex
 	status  actions.Status
@@ -76,6 +76,10 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 			"count", indeterminate)
 	}
 	a.oplog = oplog
+	if a.probe, err = newProbe(cfg); err != nil {
+		oplog.Close()
+		return nil, err
+	}
 	a.api = &actionAPI{log: oplog, executors: map[string]actions.Executor{}, now: time.Now,
 		console: func(*http.Request) string { return "" }}
 	a.refreshRole()
@@ -269,26 +273,10 @@ func (a *Agent) refreshRole() {
 }
 
 func (a *Agent) readRole() (model.Role, error) {
-	if a.cfg.RoleFile == "" {
-		return model.RoleUnknown, errors.New("no role source configured (role_file)")
+	if a.probe == nil {
+		return model.RoleUnknown, errors.New("no role source configured (role_file or role_probe)")
 	}
-	f, err := os.Open(a.cfg.RoleFile)
-	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRoleFile+1))
-	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file %s: %w", a.cfg.RoleFile, err)
-	}
-	if len(b) > maxRoleFile {
-		return model.RoleUnknown, fmt.Errorf("role file %s is longer than %d bytes", a.cfg.RoleFile, maxRoleFile)
-	}
-	role, err := model.ParseRole(string(b))
-	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file %s: %w", a.cfg.RoleFile, err)
-	}
-	return role, nil
+	return a.probe.read(context.Background())
 }
 
 // advertise announces the agent by mDNS and re-announces on role changes.

@@ -24,7 +24,8 @@ type Config struct {
 	Site        string                // optional
 	Listen      string                // host:port of the HTTPS API; port 0 picks a free one
 	StateDir    string                // keys, identity and the bound address live here
-	RoleFile    string                // file whose content is the generic role
+	RoleFile    string                // file whose content is the generic role (shorthand for a file probe)
+	RoleProbe   ProbeConfig           // where the role is read
 	VendorRoles map[model.Role]string // the vendor's word for each generic role
 	Advertise   bool                  // announce by mDNS (default true)
 
@@ -179,6 +180,10 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 				}
 				cfg.VendorRoles[role] = rv.Value
 			}
+		case "role_probe":
+			if err := p.roleProbe(v); err != nil {
+				return nil, err
+			}
 		case "services":
 			if err := p.services(v); err != nil {
 				return nil, err
@@ -211,12 +216,18 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 			return nil, fail(0, req.field, "missing; it is required")
 		}
 	}
+	if cfg.RoleFile != "" {
+		if cfg.RoleProbe.Kind != "" {
+			return nil, fail(seen["role_file"], "role_file", "role_file and role_probe both say where the role is; keep one")
+		}
+		cfg.RoleProbe = ProbeConfig{Kind: "file", File: cfg.RoleFile}
+	}
 	return cfg, nil
 }
 
 var configKeys = func() []string {
 	k := []string{"name", "system", "profile", "site", "listen", "state_dir", "role_file", "vendor_roles", "advertise",
-		"services", "settings", "queues", "commands", "permissions"}
+		"services", "settings", "queues", "commands", "permissions", "role_probe"}
 	sort.Strings(k)
 	return k
 }()

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigilops/vigil/model"
 )
 
 // ServiceConfig declares a service the agent may start, stop and query.
@@ -49,7 +52,8 @@ type field struct {
 	path string // e.g. services[1].driver, for errors
 }
 
-// items walks a list of mappings, checking every key against allowed.
+// items walks a list of mappings, checking every key against allowed and
+// that names are unique.
 func (p *configParser) items(v *yaml.Node, key string, allowed []string, each func(i int, get func(string) *field) error) error {
 	if v.Kind != yaml.SequenceNode {
 		return p.fail(v.Line, key, "expected a list")
@@ -57,21 +61,11 @@ func (p *configParser) items(v *yaml.Node, key string, allowed []string, each fu
 	names := map[string]int{}
 	for i, item := range v.Content {
 		where := fmt.Sprintf("%s[%d]", key, i)
-		if item.Kind != yaml.MappingNode {
-			return p.fail(item.Line, where, "expected a mapping with %s", strings.Join(allowed, ", "))
+		get, err := p.item(item, where, allowed)
+		if err != nil {
+			return err
 		}
-		fields := map[string]*field{}
-		for j := 0; j+1 < len(item.Content); j += 2 {
-			k, val := item.Content[j], item.Content[j+1]
-			if !slices.Contains(allowed, k.Value) {
-				return p.fail(k.Line, where+"."+k.Value, "unknown key; expected one of %s", strings.Join(allowed, ", "))
-			}
-			if _, dup := fields[k.Value]; dup {
-				return p.fail(k.Line, where+"."+k.Value, "given twice")
-			}
-			fields[k.Value] = &field{key: k, val: val, path: where + "." + k.Value}
-		}
-		name := fields["name"]
+		name := get("name")
 		if name == nil {
 			return p.fail(item.Line, where+".name", "missing; every entry needs a name that requests use")
 		}
@@ -82,11 +76,30 @@ func (p *configParser) items(v *yaml.Node, key string, allowed []string, each fu
 			return p.fail(name.val.Line, name.path, "%q is declared twice (first in %s[%d])", name.val.Value, key, prev)
 		}
 		names[name.val.Value] = i
-		if err := each(i, func(k string) *field { return fields[k] }); err != nil {
+		if err := each(i, get); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// item checks one mapping's keys and returns a lookup of its fields.
+func (p *configParser) item(item *yaml.Node, where string, allowed []string) (func(string) *field, error) {
+	if item.Kind != yaml.MappingNode {
+		return nil, p.fail(item.Line, where, "expected a mapping with %s", strings.Join(allowed, ", "))
+	}
+	fields := map[string]*field{}
+	for j := 0; j+1 < len(item.Content); j += 2 {
+		k, val := item.Content[j], item.Content[j+1]
+		if !slices.Contains(allowed, k.Value) {
+			return nil, p.fail(k.Line, where+"."+k.Value, "unknown key; expected one of %s", strings.Join(allowed, ", "))
+		}
+		if _, dup := fields[k.Value]; dup {
+			return nil, p.fail(k.Line, where+"."+k.Value, "given twice")
+		}
+		fields[k.Value] = &field{key: k, val: val, path: where + "." + k.Value}
+	}
+	return func(k string) *field { return fields[k] }, nil
 }
 
 func (p *configParser) scalar(f *field) (string, error) {
@@ -243,4 +256,87 @@ func (p *configParser) boolean(f *field) (bool, error) {
 		return false, nil
 	}
 	return false, p.fail(f.val.Line, f.path, "expected true or false, got %q", f.val.Value)
+}
+
+// roleProbe parses role_probe: a mapping naming its kind and what it reads.
+func (p *configParser) roleProbe(v *yaml.Node) error {
+	if v.Kind != yaml.MappingNode {
+		return p.fail(v.Line, "role_probe", "expected a mapping with kind: file, setting, log or command")
+	}
+	allowed := []string{"kind", "file", "dir", "path", "key", "pattern", "argv", "interval", "map"}
+	get, err := p.item(v, "role_probe", allowed)
+	if err != nil {
+		return err
+	}
+	pc := ProbeConfig{Interval: 2 * time.Second}
+	kind := get("kind")
+	if kind == nil {
+		return p.fail(v.Line, "role_probe.kind", "missing; expected file, setting, log or command")
+	}
+	pc.Kind = kind.val.Value
+	needs := map[string][]string{"file": {"file"}, "setting": {"dir", "path", "key", "map"},
+		"log": {"file", "pattern", "map"}, "command": {"argv", "map"}}[pc.Kind]
+	if needs == nil {
+		return p.fail(kind.val.Line, "role_probe.kind", "%q is not a probe: expected file, setting, log or command", pc.Kind)
+	}
+	for _, k := range allowed[1:] {
+		f := get(k)
+		if f == nil {
+			if slices.Contains(needs, k) {
+				return p.fail(v.Line, "role_probe."+k, "missing; a %s probe needs it", pc.Kind)
+			}
+			continue
+		}
+		if !slices.Contains(needs, k) && !(k == "interval" && pc.Kind == "command") {
+			return p.fail(f.key.Line, f.path, "not used by a %s probe", pc.Kind)
+		}
+		var err error
+		switch k {
+		case "file":
+			pc.File, err = p.scalar(f)
+			pc.File = resolve(p.path, pc.File)
+		case "dir":
+			pc.Dir, err = p.scalar(f)
+		case "path":
+			pc.Path, err = p.scalar(f)
+		case "key":
+			pc.Key, err = p.scalar(f)
+		case "pattern":
+			var s string
+			if s, err = p.scalar(f); err == nil {
+				if pc.Pattern, err = regexp.Compile(s); err != nil {
+					return p.fail(f.val.Line, f.path, "not a regular expression: %v", err)
+				}
+			}
+		case "argv":
+			pc.Argv, err = p.argv(f)
+		case "interval":
+			pc.Interval, err = p.duration(f)
+		case "map":
+			pc.Map, err = p.roleMap(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if pc.Kind == "setting" && !slices.ContainsFunc(p.cfg.Settings, func(d DirConfig) bool { return d.Name == pc.Dir }) {
+		return p.fail(get("dir").val.Line, "role_probe.dir", "%q is not a declared settings directory (declare it under settings: before role_probe)", pc.Dir)
+	}
+	p.cfg.RoleProbe = pc
+	return nil
+}
+
+func (p *configParser) roleMap(f *field) (map[string]string, error) {
+	if f.val.Kind != yaml.MappingNode || len(f.val.Content) == 0 {
+		return nil, p.fail(f.val.Line, f.path, `expected a mapping from value to role, e.g. {"False": primary, "True": standby}`)
+	}
+	m := map[string]string{}
+	for i := 0; i+1 < len(f.val.Content); i += 2 {
+		k, r := f.val.Content[i], f.val.Content[i+1]
+		if _, err := model.ParseRole(r.Value); err != nil {
+			return nil, p.fail(r.Line, f.path+"."+k.Value, "%v", err)
+		}
+		m[k.Value] = r.Value
+	}
+	return m, nil
 }
