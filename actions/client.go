@@ -26,8 +26,9 @@ type Client struct {
 }
 
 // NewClient returns a client for the agent at address (host:port) whose key
-// fingerprint must match pin (see MatchFingerprint).
-func NewClient(address, pin string) *Client {
+// fingerprint must match pin (see MatchFingerprint). The console presents
+// cert, which the agent pinned when they paired; a zero cert presents none.
+func NewClient(address, pin string, cert tls.Certificate) *Client {
 	c := &Client{base: "https://" + address, pin: pin, RetryMin: 100 * time.Millisecond, RetryMax: 2 * time.Second}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
@@ -42,6 +43,9 @@ func NewClient(address, pin string) *Client {
 		},
 		ResponseHeaderTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost:   2,
+	}
+	if cert.Certificate != nil {
+		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
 	}
 	c.http = &http.Client{Transport: tr}
 	return c

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"crypto/sha256"
+	"errors"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -23,6 +24,9 @@ func Fingerprint(cert *x509.Certificate) string {
 // ShortFingerprintLen is how many hex digits of the fingerprint mDNS carries.
 const ShortFingerprintLen = 16
 
+// ErrIdentityChanged is an agent presenting another key than the pinned one.
+var ErrIdentityChanged = errors.New("the agent's identity changed")
+
 // MatchFingerprint reports whether the full fingerprint got matches pin,
 // which is either a full fingerprint or a prefix of at least
 // ShortFingerprintLen hex digits (what mDNS advertises).
@@ -32,8 +36,15 @@ func MatchFingerprint(pin, got string) error {
 		return fmt.Errorf("no usable key fingerprint to check the agent against (have %q)", pin)
 	}
 	if !strings.HasPrefix(got, pin) {
-		return fmt.Errorf("agent presented key %s…, expected %s…: its identity changed; re-pair it if the change is expected",
-			got[:ShortFingerprintLen], pin[:ShortFingerprintLen])
+		return fmt.Errorf("%w: it presented key %s…, the console pinned %s…; if the host was reinstalled on purpose, pair it again with `vigil pair ADDRESS --code CODE`",
+			ErrIdentityChanged, prefix(got), pin[:ShortFingerprintLen])
 	}
 	return nil
+}
+
+func prefix(fp string) string {
+	if len(fp) > ShortFingerprintLen {
+		return fp[:ShortFingerprintLen]
+	}
+	return fp
 }

@@ -39,9 +39,10 @@ type Agent struct {
 	Heartbeat time.Duration
 	RolePoll  time.Duration
 
-	oplog *OpLog
-	api   *actionAPI
-	probe roleProbe
+	oplog   *OpLog
+	api     *actionAPI
+	probe   roleProbe
+	pairing *Pairing
 
 	mu      sync.Mutex
 	status  actions.Status
@@ -80,8 +81,9 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 		oplog.Close()
 		return nil, err
 	}
-	a.api = &actionAPI{log: oplog, executors: map[string]actions.Executor{}, now: time.Now,
-		console: func(*http.Request) string { return "" }}
+	a.pairing = NewPairing(cfg.StateDir, nil)
+	a.pairing.Log = a.log
+	a.api = &actionAPI{log: oplog, executors: map[string]actions.Executor{}, now: time.Now, console: ClientFingerprint}
 	a.refreshRole()
 	return a, nil
 }
@@ -130,10 +132,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return serveCtx },
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
-	tlsLn := tls.NewListener(ln, &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{a.identity.Cert},
-	})
+	tlsLn := tls.NewListener(ln, a.pairing.TLSConfig(a.identity.Cert))
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -172,14 +171,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// Handler is the agent API.
+// Pairing is the agent's pairing state: codes, lock and pinned consoles.
+func (a *Agent) Pairing() *Pairing { return a.pairing }
+
+// Handler is the agent API. Every endpoint but pairing needs a console the
+// agent has pinned; acting needs the act permission.
 func (a *Agent) Handler() http.Handler {
+	read := func(h http.HandlerFunc) http.Handler { return a.pairing.Require(PermRead, h) }
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", a.handleStatus)
-	mux.HandleFunc("GET /v1/watch", a.handleWatch)
-	mux.HandleFunc("POST /v1/actions", a.api.handlePost)
-	mux.HandleFunc("GET /v1/actions/{request_id}", a.api.handleGet)
-	mux.HandleFunc("GET /v1/audit", a.api.handleAudit)
+	mux.Handle("POST /v1/pair", a.pairing.Handler(a.identity.Fingerprint, a.cfg.Permissions))
+	mux.Handle("GET /v1/status", read(a.handleStatus))
+	mux.Handle("GET /v1/watch", read(a.handleWatch))
+	mux.Handle("POST /v1/actions", a.pairing.Require(PermAct, http.HandlerFunc(a.api.handlePost)))
+	mux.Handle("GET /v1/actions/{request_id}", read(a.api.handleGet))
+	mux.Handle("GET /v1/audit", read(a.api.handleAudit))
 	return mux
 }
 

@@ -15,6 +15,18 @@ import (
 	"github.com/vigilops/vigil/actions"
 )
 
+// pinnedClient is a console the agent has paired with.
+func pinnedClient(t *testing.T, a *Agent, addr string) *actions.Client {
+	t.Helper()
+	cert, fp := newConsole(t)
+	if err := a.Pairing().Pin(PinnedConsole{Fingerprint: fp, Name: "test console", Permissions: []string{PermRead, PermAct}}); err != nil {
+		t.Fatal(err)
+	}
+	c := actions.NewClient(addr, a.Identity().Fingerprint, cert)
+	t.Cleanup(c.Close)
+	return c
+}
+
 // startAgent runs an agent in this process on a loopback port.
 func startAgent(t *testing.T, role string) (*Agent, string, string) {
 	t.Helper()
@@ -60,8 +72,7 @@ func startAgent(t *testing.T, role string) (*Agent, string, string) {
 
 func TestWatchStreamsHeartbeatsAndRoleChanges(t *testing.T) {
 	a, addr, roleFile := startAgent(t, "primary\n")
-	c := actions.NewClient(addr, a.Identity().Fingerprint)
-	defer c.Close()
+	c := pinnedClient(t, a, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,8 +133,7 @@ var errDone = errors.New("done")
 
 func TestUnreadableRoleFileIsUnknownNotFatal(t *testing.T) {
 	a, addr, roleFile := startAgent(t, "")
-	c := actions.NewClient(addr, a.Identity().Fingerprint)
-	defer c.Close()
+	c := pinnedClient(t, a, addr)
 	st, err := c.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -162,10 +172,11 @@ func TestUnreadableRoleFileIsUnknownNotFatal(t *testing.T) {
 
 func TestClientRefusesAnotherKey(t *testing.T) {
 	_, addr, _ := startAgent(t, "primary")
-	c := actions.NewClient(addr, strings.Repeat("ab", 32))
+	cert, _ := newConsole(t)
+	c := actions.NewClient(addr, strings.Repeat("ab", 32), cert)
 	defer c.Close()
 	_, err := c.Status(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "identity changed") {
+	if !errors.Is(err, actions.ErrIdentityChanged) {
 		t.Errorf("status with a wrong pin: err = %v, want an identity error", err)
 	}
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -54,14 +53,13 @@ func apiServer(t *testing.T, exec actions.Executor, wrap func(http.Handler) http
 	}
 	a.SetExecutor(actions.TaskfileDrop, exec)
 	srv := httptest.NewUnstartedServer(wrap(a.Handler()))
-	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{a.Identity().Cert}}
+	srv.TLS = a.Pairing().TLSConfig(a.Identity().Cert)
 	srv.StartTLS()
-	c := actions.NewClient(strings.TrimPrefix(srv.URL, "https://"), a.Identity().Fingerprint)
 	t.Cleanup(func() {
-		c.Close()
 		srv.Close()
 		a.Close()
 	})
+	c := pinnedClient(t, a, strings.TrimPrefix(srv.URL, "https://"))
 	return a, c
 }
 

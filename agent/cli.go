@@ -29,6 +29,7 @@ const usage = `usage: vigil-agent COMMAND [flags]
 commands:
   run --config FILE      serve the agent API and advertise this server
   init --profile P       print a commented example config (profiles: %s)
+  pair-code --config F   print a one-time pairing code for a console (valid 10 minutes)
   version                print the version
 `
 
@@ -44,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stderr)
 	case "init":
 		return initCmd(args[1:], stdout, stderr)
+	case "pair-code":
+		return pairCodeCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "vigil-agent", actions.Version)
 		return ExitOK
@@ -84,6 +87,36 @@ func runCmd(args []string, stderr io.Writer) int {
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "vigil-agent:", err)
 		return ExitFailed
+	}
+	return ExitOK
+}
+
+func pairCodeCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vigil-agent pair-code", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "agent configuration `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "vigil-agent pair-code: --config FILE is required")
+		return ExitUsage
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil-agent:", err)
+		return ExitUsage
+	}
+	p := NewPairing(cfg.StateDir, nil)
+	code, expires, err := p.NewCode()
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil-agent pair-code:", err)
+		return ExitFailed
+	}
+	fmt.Fprintf(stdout, "pairing code for %s: %s\nvalid until %s; on the console run:\n  vigil pair ADDRESS --code %s\n",
+		cfg.Name, code, expires.Local().Format("15:04:05"), code)
+	if until, err := p.LockedUntil(); err == nil && !until.IsZero() {
+		fmt.Fprintf(stdout, "note: pairing is locked after too many wrong codes until %s\n", until.Local().Format("15:04:05"))
 	}
 	return ExitOK
 }

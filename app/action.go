@@ -127,8 +127,19 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitUsage
 	}
-	if srv.Address == "" || len(srv.Fingerprint) < actions.ShortFingerprintLen {
-		fmt.Fprintf(stderr, "vigil action: %s has no known address or key yet; run `vigil status` first\n", srv.Name)
+	switch {
+	case srv.IdentityChanged:
+		fmt.Fprintf(stderr, "vigil action: %s presents another key than the one pinned when it was paired; Vigil will not act on it.\n"+
+			"If the host was reinstalled on purpose, run `vigil-agent pair-code` on it and `vigil pair %s --code CODE` here.\n", srv.Name, srv.Address)
+		return exitFailed
+	case !srv.Paired:
+		fmt.Fprintf(stderr, "vigil action: %s is not paired with this console; run `vigil-agent pair-code --config FILE` on it, then `vigil pair %s --code CODE`\n",
+			srv.Name, dash(srv.Address))
+		return exitFailed
+	}
+	cert, _, err := actions.LoadConsoleIdentity(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitFailed
 	}
 
@@ -141,7 +152,7 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 	}
-	client := actions.NewClient(srv.Address, srv.Fingerprint)
+	client := actions.NewClient(srv.Address, srv.Fingerprint, cert)
 	defer client.Close()
 	res, err := client.Do(ctx, req)
 	state, detail := res.State, describeResult(res)

@@ -107,14 +107,21 @@ func printStatus(w io.Writer, servers []model.ServerView, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYSTEM\tSERVER\tROLE\tHEALTH\tVENDOR ROLE\tADDRESS\tLAST SEEN")
+	fmt.Fprintln(tw, "SYSTEM\tSERVER\tROLE\tHEALTH\tVENDOR ROLE\tADDRESS\tLAST SEEN\tNOTE")
 	for _, s := range servers {
 		seen := "never"
 		if !s.LastSeen.IsZero() {
 			seen = now.Sub(s.LastSeen).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(s.System), dash(s.Name), s.Role, s.Health,
-			dash(s.VendorRole), dash(s.Address), seen)
+		note := ""
+		switch {
+		case s.IdentityChanged:
+			note = "IDENTITY CHANGED: not trusted; pair again if expected"
+		case !s.Paired:
+			note = "not paired (role from mDNS)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(s.System), dash(s.Name), s.Role, s.Health,
+			dash(s.VendorRole), dash(s.Address), seen, note)
 	}
 	tw.Flush()
 }

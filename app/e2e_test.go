@@ -40,11 +40,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testCode is the pairing code every test fleet accepts.
+const testCode = "7KQ4-M9X2-TP"
+
 // startFleet runs `vigil fleet` and waits for its ready line.
 func startFleet(t *testing.T, systems string) (string, []Member, *exec.Cmd) {
 	t.Helper()
 	state := t.TempDir()
-	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems)
+	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -135,10 +138,23 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 		}
 		return model.ServerView{}
 	}
-	// Nothing was added by address: the console must find both agents by mDNS.
-	waitFor(t, updates, 20*time.Second, "both agents discovered by mDNS and up", func() bool {
+	// Nothing was added by address: the console must find both agents by
+	// mDNS. Unpaired, they show the role mDNS announces, and nothing more.
+	waitFor(t, updates, 20*time.Second, "both agents discovered by mDNS", func() bool {
+		return byID(members[0].AgentID).Address != "" && byID(members[1].AgentID).Address != ""
+	})
+	for _, m := range members {
+		v := byID(m.AgentID)
+		if v.Paired || v.Health != model.HealthUnknown || v.Address != m.Address {
+			t.Errorf("discovered %s: paired=%v health=%s address=%s, want unpaired, unknown, %s", m.Name, v.Paired, v.Health, v.Address, m.Address)
+		}
+		if _, err := c.pair(context.Background(), v.Address, testCode); err != nil {
+			t.Fatalf("pair %s: %v", m.Name, err)
+		}
+	}
+	waitFor(t, updates, 10*time.Second, "both agents paired and up", func() bool {
 		a, b := byID(members[0].AgentID), byID(members[1].AgentID)
-		return a.Health == model.HealthUp && b.Health == model.HealthUp
+		return a.Health == model.HealthUp && b.Health == model.HealthUp && a.Paired && b.Paired
 	})
 	p, s := byID(members[0].AgentID), byID(members[1].AgentID)
 	if p.Role != model.RolePrimary || s.Role != model.RoleStandby || p.VendorRole != "primary K2 Media Server" {
@@ -194,7 +210,19 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 
 func TestStatusJSONShowsEveryFleetMember(t *testing.T) {
 	_, members, _ := startFleet(t, "infocast,wavestore")
-	out, err := exec.Command(vigilBin, "status", "--json", "--wait", "5s", "--data", t.TempDir()).Output()
+	data := t.TempDir()
+	pair := exec.Command(vigilBin, "pair", "--all", "--code", testCode, "--wait", "5s", "--data", data)
+	pair.Stderr = &testWriter{t: t, prefix: "pair: "}
+	out, err := pair.Output()
+	if err != nil {
+		t.Fatalf("vigil pair --all: %v\n%s", err, out)
+	}
+	for _, m := range members {
+		if !strings.Contains(string(out), "paired with "+m.Name) {
+			t.Errorf("vigil pair --all did not pair %s:\n%s", m.Name, out)
+		}
+	}
+	out, err = exec.Command(vigilBin, "status", "--json", "--wait", "2s", "--data", data).Output()
 	if err != nil {
 		t.Fatalf("vigil status: %v", err)
 	}
@@ -221,7 +249,7 @@ func TestStatusJSONShowsEveryFleetMember(t *testing.T) {
 				t.Errorf("%s: key %q missing", m.Name, k)
 			}
 		}
-		if found["health"] != "up" || (found["role"] != "primary" && found["role"] != "standby") || found["address"] != m.Address {
+		if found["health"] != "up" || found["paired"] != true || (found["role"] != "primary" && found["role"] != "standby") || found["address"] != m.Address {
 			t.Errorf("%s: %v", m.Name, found)
 		}
 	}
@@ -284,7 +312,7 @@ func TestFrozenAndKilledAgents(t *testing.T) {
 	updates, cancel := c.mon.Subscribe()
 	defer cancel()
 	for _, m := range members {
-		if _, err := c.mon.Add(context.Background(), m.Address, m.Fingerprint); err != nil {
+		if _, err := c.pair(context.Background(), m.Address, testCode); err != nil {
 			t.Fatal(err)
 		}
 	}

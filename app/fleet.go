@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +63,15 @@ type Fleet struct {
 	Dir     string
 	Members []*Member
 	log     *slog.Logger
+	// cert is the fleet's own identity, pinned read-only in every member so
+	// the fleet can tell when each is up; it is not a console's.
+	cert tls.Certificate
+	fp   string
 }
+
+// fleetCodeLife is how long a --pair-code stays valid: a simulated fleet
+// may wait hours for its console.
+const fleetCodeLife = 24 * time.Hour
 
 // FleetOptions says what StartFleet starts.
 type FleetOptions struct {
@@ -84,11 +93,25 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 		return nil, fmt.Errorf("fleet state directory %s: %w", o.StateDir, err)
 	}
 	f := &Fleet{Dir: o.StateDir, log: o.Log}
+	if o.PairCode != "" {
+		code, err := actions.NormalizePairCode(o.PairCode)
+		if err != nil {
+			return nil, fmt.Errorf("--pair-code: %w", err)
+		}
+		o.PairCode = code
+	}
+	if f.cert, f.fp, err = actions.LoadConsoleIdentity(filepath.Join(o.StateDir, ".fleet")); err != nil {
+		return nil, err
+	}
 	for _, prof := range o.Systems {
 		layout := fleetLayout[prof]
 		for _, m := range layout.seats {
 			mem := &Member{Name: m.name, System: layout.system, Profile: prof, role: m.role,
 				StateDir: filepath.Join(o.StateDir, m.name)}
+			if err := f.prepare(mem, o.PairCode); err != nil {
+				f.Stop()
+				return nil, err
+			}
 			if err := f.start(exe, mem); err != nil {
 				f.Stop()
 				return nil, err
@@ -107,10 +130,26 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	return f, nil
 }
 
-func (f *Fleet) start(exe string, m *Member) error {
+// prepare pins the fleet's own identity in the member, read-only, and gives
+// it the pairing code consoles will use.
+func (f *Fleet) prepare(m *Member, code string) error {
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state directory of %s: %w", m.Name, err)
 	}
+	p := agent.NewPairing(m.StateDir, nil)
+	if err := p.Pin(agent.PinnedConsole{Fingerprint: f.fp, Name: "vigil fleet (readiness checks)",
+		PairedAt: time.Now().UTC(), Permissions: []string{agent.PermRead}}); err != nil {
+		return fmt.Errorf("prepare %s: %w", m.Name, err)
+	}
+	if code != "" {
+		if _, err := p.SetCode(code, fleetCodeLife); err != nil {
+			return fmt.Errorf("pairing code for %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+func (f *Fleet) start(exe string, m *Member) error {
 	// A stale address from an earlier run must not be mistaken for this one's.
 	os.Remove(filepath.Join(m.StateDir, agent.AddressFile))
 	roleFile := filepath.Join(m.StateDir, "role")
@@ -125,7 +164,7 @@ func (f *Fleet) start(exe string, m *Member) error {
 			fmt.Fprintf(&vendor, "  %s: %q\n", r, w)
 		}
 	}
-	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet.\nname: %s\nsystem: %s\nprofile: %s\nsite: simulated\nlisten: 127.0.0.1:0\nstate_dir: .\nrole_file: role\nvendor_roles:\n%s",
+	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet.\nname: %s\nsystem: %s\nprofile: %s\nsite: simulated\nlisten: 127.0.0.1:0\nstate_dir: .\nrole_file: role\npermissions: [read, act]\nvendor_roles:\n%s",
 		m.Name, m.System, m.Profile, vendor.String())
 	cfgPath := filepath.Join(m.StateDir, "agent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -161,7 +200,7 @@ func (f *Fleet) waitReady(ctx context.Context) error {
 	defer cancel()
 	for _, m := range f.Members {
 		for {
-			err := m.probe(ctx)
+			err := f.probe(ctx, m)
 			if err == nil {
 				break
 			}
@@ -177,7 +216,7 @@ func (f *Fleet) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func (m *Member) probe(ctx context.Context) error {
+func (f *Fleet) probe(ctx context.Context, m *Member) error {
 	addr, err := agent.BoundAddress(m.StateDir)
 	if err != nil {
 		return err
@@ -186,7 +225,7 @@ func (m *Member) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := actions.NewClient(addr, id.Fingerprint)
+	c := actions.NewClient(addr, id.Fingerprint, f.cert)
 	defer c.Close()
 	st, err := c.Status(ctx)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
+	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/assets"
 	"github.com/vigilops/vigil/ui"
@@ -101,17 +102,22 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	return exitOK
 }
 
-// runDemoFleet starts a fleet of every profile and adds its members to the
-// console by address, so the demo works even where mDNS cannot.
+// runDemoFleet starts a fleet of every profile and pairs the console with
+// each member through the same exchange an operator's `vigil pair` runs.
 func runDemoFleet(ctx context.Context, c *console, dir string, log *slog.Logger) *Fleet {
-	f, err := StartFleet(ctx, FleetOptions{StateDir: dir, Systems: agent.Profiles, Speed: 1, Log: log})
+	code, err := actions.NewPairCode()
+	if err != nil {
+		log.Error("demo pairing code", "err", err)
+		return nil
+	}
+	f, err := StartFleet(ctx, FleetOptions{StateDir: dir, Systems: agent.Profiles, PairCode: code, Speed: 1, Log: log})
 	if err != nil {
 		log.Error("demo fleet did not start", "err", err)
 		return nil
 	}
 	for _, m := range f.Members {
-		if _, err := c.mon.Add(ctx, m.Address, m.Fingerprint); err != nil {
-			log.Warn("demo server not added", "name", m.Name, "err", err)
+		if _, err := c.pair(ctx, m.Address, code); err != nil {
+			log.Warn("demo server not paired", "name", m.Name, "err", err)
 		}
 	}
 	return f

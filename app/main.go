@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,8 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           run a simulated fleet, headless
   vigil status [--data DIR] [--wait D] [--json]
                                           discover servers and print their status
+  vigil pair (ADDRESS | --all) --code CODE [--data DIR] [--wait D]
+                                          pair with an agent, using the code vigil-agent pair-code printed
   vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
                                           ask a server's agent to perform one action
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
@@ -61,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fleetCmd(args, stdout, stderr)
 	case "status":
 		return statusCmd(args, stdout, stderr)
+	case "pair":
+		return pairCmd(args, stdout, stderr)
 	case "action":
 		return actionCmd(args, stdout, stderr)
 	case "agent":
@@ -131,6 +136,7 @@ func resolveDataDir(flagValue string) (string, error) {
 // mDNS discovery feeding it.
 type console struct {
 	store  *model.Store
+	cert   tls.Certificate // the console's identity, pinned by paired agents
 	mon    *monitor.Monitor
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -144,8 +150,13 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	if err != nil {
 		return nil, err
 	}
+	cert, _, err := actions.LoadConsoleIdentity(dataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	c := &console{store: store, mon: monitor.New(store, log), log: log, cancel: cancel}
+	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
 	browser := &discovery.Browser{Logger: log}
 	c.wg.Add(2)
 	go func() {

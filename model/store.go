@@ -53,9 +53,12 @@ type Server struct {
 	VendorRole  string
 	Health      Health
 	Paired      bool
-	FirstSeen   time.Time
-	LastSeen    time.Time
-	LastChange  time.Time // last time role or health changed
+	// IdentityChanged is set when mDNS or a connection shows another key
+	// than the pinned one; pairing again clears it.
+	IdentityChanged bool
+	FirstSeen       time.Time
+	LastSeen        time.Time
+	LastChange      time.Time // last time role or health changed
 }
 
 // Store keeps the topology in a SQLite file. It is safe for concurrent use,
@@ -166,7 +169,10 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 		setIf(&srv.Name, o.Name)
 		setIf(&srv.Profile, o.Profile)
 		setIf(&srv.Address, o.Address)
-		setIf(&srv.Fingerprint, o.Fingerprint)
+		if !srv.Paired {
+			// Until pairing pins a key, the latest announcement is all there is.
+			setIf(&srv.Fingerprint, o.Fingerprint)
+		}
 		setIf(&srv.VendorRole, o.VendorRole)
 		if o.Role != "" && o.Role != srv.Role {
 			srv.Role, changed = o.Role, true
@@ -190,6 +196,30 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 		return ServerView{}, false, fmt.Errorf("record server %s in %s: %w", o.AgentID, s.path, err)
 	}
 	return out.view(), changed, nil
+}
+
+// SetPaired records that the console paired with the server and pinned its
+// full key fingerprint; it clears any earlier identity change.
+func (s *Store) SetPaired(ctx context.Context, agentID, fingerprint string) (ServerView, error) {
+	res := s.db.WithContext(ctx).Model(&Server{}).Where("agent_id = ?", agentID).
+		Updates(map[string]any{"paired": true, "fingerprint": fingerprint, "identity_changed": false})
+	if res.Error != nil {
+		return ServerView{}, fmt.Errorf("record pairing of %s in %s: %w", agentID, s.path, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ServerView{}, fmt.Errorf("record pairing of %s in %s: no such server", agentID, s.path)
+	}
+	return s.Server(ctx, agentID)
+}
+
+// SetIdentityChanged marks a paired server whose key no longer matches.
+func (s *Store) SetIdentityChanged(ctx context.Context, agentID string) (ServerView, error) {
+	err := s.db.WithContext(ctx).Model(&Server{}).Where("agent_id = ?", agentID).
+		Update("identity_changed", true).Error
+	if err != nil {
+		return ServerView{}, fmt.Errorf("record identity change of %s in %s: %w", agentID, s.path, err)
+	}
+	return s.Server(ctx, agentID)
 }
 
 // SetHealthAll sets the health of every server, for example to unknown when

@@ -99,8 +99,11 @@ type ServerView struct {
 	Paired      bool      `json:"paired"`
 	LastSeen    time.Time `json:"last_seen"`
 	LastChange  time.Time `json:"-"`
-	Fingerprint string    `json:"-"` // pinned key fingerprint (full, or the mDNS prefix until first contact)
-	Detail      string    `json:"-"` // why the health is what it is, for the operator
+	Fingerprint string    `json:"-"` // pinned key fingerprint: full once paired, else what mDNS announced
+	// IdentityChanged: the server now presents another key than the one
+	// pinned when it was paired. The console refuses to act on it.
+	IdentityChanged bool   `json:"identity_changed,omitempty"`
+	Detail          string `json:"-"` // why the health is what it is, for the operator
 }
 
 func truncate(s string, n int) string {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 type Store interface {
 	Observe(ctx context.Context, o model.Observation) (model.ServerView, bool, error)
 	Servers(ctx context.Context) ([]model.ServerView, error)
+	SetPaired(ctx context.Context, agentID, fingerprint string) (model.ServerView, error)
+	SetIdentityChanged(ctx context.Context, agentID string) (model.ServerView, error)
 }
 
 var _ Store = (*model.Store)(nil)
@@ -36,6 +39,7 @@ const (
 // Monitor follows every known agent. Create it with New, then call Run.
 type Monitor struct {
 	store Store
+	cert  tls.Certificate // the console's, which paired agents pinned
 	log   *slog.Logger
 
 	// Silence is how long a stream may stay quiet before the server is
@@ -62,10 +66,10 @@ type tracked struct {
 	kick     chan struct{} // wakes the watcher's backoff when the address changes
 }
 
-// New returns a monitor over store.
-func New(store Store, log *slog.Logger) *Monitor {
+// New returns a monitor over store that presents cert to agents.
+func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
-		store: store, log: log, Silence: DefaultSilence,
+		store: store, cert: cert, log: log, Silence: DefaultSilence,
 		servers:  map[string]*tracked{},
 		subs:     map[int]chan model.ServerView{},
 		pending:  make(chan discovery.Sighting, 256),
@@ -126,17 +130,23 @@ func (m *Monitor) sighted(ctx context.Context, s discovery.Sighting) {
 		Address: s.Address(), Time: s.Time,
 	}
 	m.mu.Lock()
-	t, known := m.servers[obs.AgentID]
-	if !known || t.view.Fingerprint == "" {
-		// First contact: pin what mDNS announced until the agent shows its full key.
-		obs.Fingerprint = s.Advert.Fingerprint
-	} else if s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, t.view.Fingerprint) != nil &&
-		actions.MatchFingerprint(t.view.Fingerprint, s.Advert.Fingerprint) != nil {
-		m.log.Warn("mDNS announces another key for a known server; keeping the pinned one",
-			"server", s.Instance, "agent_id", obs.AgentID, "announced", s.Advert.Fingerprint)
+	t := m.servers[obs.AgentID]
+	paired := t != nil && t.view.Paired
+	var pinned string
+	if t != nil {
+		pinned = t.view.Fingerprint
 	}
 	m.mu.Unlock()
+	if !paired {
+		// Until the console pairs, mDNS is all it knows: the announced key
+		// and role, shown as a hint.
+		obs.Fingerprint, obs.Role = s.Advert.Fingerprint, s.Advert.Role
+	}
 	m.apply(ctx, obs, "")
+	if paired && s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, pinned) != nil {
+		m.identityChanged(ctx, obs.AgentID, fmt.Sprintf("mDNS announces key %s…, which is not the pinned one", s.Advert.Fingerprint))
+		return
+	}
 	m.mu.Lock()
 	if t := m.servers[obs.AgentID]; t != nil {
 		select {
@@ -148,10 +158,23 @@ func (m *Monitor) sighted(ctx context.Context, s discovery.Sighting) {
 	m.mu.Unlock()
 }
 
-// Add starts watching the agent at address, whose key must match pin: a
-// server added by an operator (or by the demo) rather than found by mDNS.
+// identityChanged marks a paired server whose key no longer matches, and
+// says so once; the console stops talking to it until it is paired again.
+func (m *Monitor) identityChanged(ctx context.Context, id, why string) {
+	v, err := m.store.SetIdentityChanged(context.WithoutCancel(ctx), id)
+	if err != nil {
+		m.log.Error("store", "err", err)
+		return
+	}
+	m.log.Warn("server identity changed; not talking to it until it is paired again",
+		"server", v.Name, "agent_id", id, "why", why)
+	m.publish(v, why)
+}
+
+// Add records a server the console has just paired with (pin is the full
+// fingerprint pairing pinned) and starts watching it.
 func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerView, error) {
-	c := actions.NewClient(address, pin)
+	c := actions.NewClient(address, pin, m.cert)
 	defer c.Close()
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -160,7 +183,12 @@ func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerVie
 	if err := actions.MatchFingerprint(pin, st.Fingerprint); err != nil {
 		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
 	}
-	v := m.apply(ctx, statusObservation(st, address), "")
+	m.apply(ctx, statusObservation(st, address), "")
+	v, err := m.store.SetPaired(context.WithoutCancel(ctx), st.AgentID, pin)
+	if err != nil {
+		return model.ServerView{}, err
+	}
+	m.publish(v, "")
 	select {
 	case <-m.started:
 	case <-ctx.Done():
@@ -176,7 +204,9 @@ func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerVie
 // and a key to check. m.mu must be held.
 func (m *Monitor) startWatchLocked(id string) {
 	t := m.servers[id]
-	if t == nil || t.watching || m.ctx == nil || m.ctx.Err() != nil || t.view.Address == "" || t.view.Fingerprint == "" {
+	if t == nil || t.watching || m.ctx == nil || m.ctx.Err() != nil || t.view.Address == "" ||
+		!t.view.Paired || t.view.IdentityChanged {
+		// An unpaired agent would refuse the console anyway.
 		return
 	}
 	t.watching = true
@@ -184,6 +214,9 @@ func (m *Monitor) startWatchLocked(id string) {
 	go func() {
 		defer m.wg.Done()
 		m.watch(m.ctx, id, t.kick)
+		m.mu.Lock()
+		t.watching = false
+		m.mu.Unlock()
 	}()
 }
 
@@ -197,6 +230,10 @@ func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
 		m.mu.Unlock()
 		heard, err := m.follow(ctx, v)
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, actions.ErrIdentityChanged) {
+			m.identityChanged(ctx, id, err.Error())
 			return
 		}
 		health := model.HealthDown
@@ -226,7 +263,7 @@ var errSilent = errors.New("agent fell silent")
 func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c := actions.NewClient(v.Address, v.Fingerprint)
+	c := actions.NewClient(v.Address, v.Fingerprint, m.cert)
 	defer c.Close()
 
 	// Silence first marks the server unreachable, then, if it goes on,
@@ -310,6 +347,12 @@ func (m *Monitor) apply(ctx context.Context, o model.Observation, detail string)
 		m.log.Error("store", "err", err)
 		return model.ServerView{}
 	}
+	m.publish(v, detail)
+	return v
+}
+
+// publish replaces the in-memory view of a server with v.
+func (m *Monitor) publish(v model.ServerView, detail string) {
 	v.Detail = detail
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -318,24 +361,30 @@ func (m *Monitor) apply(ctx context.Context, o model.Observation, detail string)
 		t = &tracked{kick: make(chan struct{}, 1)}
 		m.servers[v.ID] = t
 	}
+	m.publishLocked(t, v)
+}
+
+// publishLocked tells subscribers if what an operator sees of the server
+// changed. m.mu must be held.
+func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 	old := t.view
 	t.view = v
-	if visible(old) != visible(v) {
-		if old.Role != v.Role || old.Health != v.Health {
-			m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", detail)
-		}
-		for _, ch := range m.subs {
-			select {
-			case ch <- v:
-			default:
-				if !m.dropped {
-					m.dropped = true
-					m.log.Warn("a status subscriber is falling behind; some updates were skipped")
-				}
+	if visible(old) == visible(v) {
+		return
+	}
+	if old.Role != v.Role || old.Health != v.Health {
+		m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", v.Detail)
+	}
+	for _, ch := range m.subs {
+		select {
+		case ch <- v:
+		default:
+			if !m.dropped {
+				m.dropped = true
+				m.log.Warn("a status subscriber is falling behind; some updates were skipped")
 			}
 		}
 	}
-	return v
 }
 
 // visible is what an operator sees of a server; a change in it is published.

@@ -238,7 +238,7 @@ func (r *serverRow) show(v model.ServerView, now time.Time) {
 	r.vendor.SetText(v.VendorRole)
 	r.address.SetText(v.Address)
 
-	look := lookOfHealth(v.Health)
+	look := lookOfServer(v)
 	r.icon.SetResource(look.icon)
 	r.health.Importance = look.importance
 	r.health.TextStyle.Bold = look.loud

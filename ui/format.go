@@ -62,6 +62,22 @@ type healthLook struct {
 	tint color.NRGBA
 }
 
+// lookOfServer is lookOfHealth, except where trust comes first: a server
+// whose key changed is shown as that, loudly, whatever its health; an
+// unpaired one as not paired, since the console cannot know its health.
+func lookOfServer(v model.ServerView) healthLook {
+	switch {
+	case v.IdentityChanged:
+		return healthLook{word: "Identity changed", importance: widget.DangerImportance,
+			icon: theme.NewErrorThemedResource(theme.WarningIcon()),
+			loud: true, tint: color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0x38}}
+	case !v.Paired && v.Health == model.HealthUnknown:
+		return healthLook{word: "Not paired", importance: widget.LowImportance,
+			icon: theme.NewDisabledResource(theme.LoginIcon())}
+	}
+	return lookOfHealth(v.Health)
+}
+
 func lookOfHealth(h model.Health) healthLook {
 	switch h {
 	case model.HealthUp:

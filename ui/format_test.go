@@ -130,6 +130,24 @@ func TestTimesLine(t *testing.T) {
 	}
 }
 
+func TestLookOfServerPutsTrustFirst(t *testing.T) {
+	for _, tc := range []struct {
+		v    model.ServerView
+		word string
+		loud bool
+	}{
+		{model.ServerView{Paired: true, Health: model.HealthUp}, "Up", false},
+		{model.ServerView{Paired: false, Health: model.HealthUnknown}, "Not paired", false},
+		{model.ServerView{Paired: false, Health: model.HealthDown}, "Down", true},
+		{model.ServerView{Paired: true, IdentityChanged: true, Health: model.HealthUp}, "Identity changed", true},
+	} {
+		look := lookOfServer(tc.v)
+		if look.word != tc.word || look.loud != tc.loud {
+			t.Errorf("lookOfServer(%+v) = %q loud=%v, want %q loud=%v", tc.v, look.word, look.loud, tc.word, tc.loud)
+		}
+	}
+}
+
 func TestDisplayName(t *testing.T) {
 	tests := []struct {
 		v    model.ServerView
