@@ -2,9 +2,9 @@ package actions
 
 import (
 	"crypto/sha256"
-	"errors"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
