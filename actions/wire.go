@@ -21,6 +21,8 @@ type Status struct {
 	Started     time.Time `json:"started"`
 	Time        time.Time `json:"time"`
 	Seq         uint64    `json:"seq"` // grows by one on every change of the status
+	// Services maps each declared process-driven service to its state.
+	Services map[string]string `json:"services,omitempty"`
 }
 
 // Watch line types.

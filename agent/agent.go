@@ -43,6 +43,7 @@ type Agent struct {
 	api     *actionAPI
 	probe   roleProbe
 	pairing *Pairing
+	procs   []*actions.ProcessDriver
 
 	mu      sync.Mutex
 	status  actions.Status
@@ -81,9 +82,15 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 		oplog.Close()
 		return nil, err
 	}
+	execs, procs, err := buildExecutors(cfg, a.serviceChanged)
+	a.procs = procs
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.pairing = NewPairing(cfg.StateDir, nil)
 	a.pairing.Log = a.log
-	a.api = &actionAPI{log: oplog, executors: map[string]actions.Executor{}, now: time.Now, console: ClientFingerprint}
+	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint}
 	a.refreshRole()
 	return a, nil
 }
@@ -92,8 +99,14 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 // before Run.
 func (a *Agent) SetExecutor(action string, exec actions.Executor) { a.api.executors[action] = exec }
 
-// Close releases what New opened. Call it after Run has returned.
-func (a *Agent) Close() error { return a.oplog.Close() }
+// Close stops the services the agent supervises and releases what New
+// opened. Call it after Run has returned.
+func (a *Agent) Close() error {
+	for _, p := range a.procs {
+		p.Close()
+	}
+	return a.oplog.Close()
+}
 
 // Identity is the agent's id and key.
 func (a *Agent) Identity() *Identity { return a.identity }
@@ -153,6 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.advertise(serveCtx, addr)
 		}()
 	}
+	a.startServices(serveCtx)
 	a.log.Info("agent serving", "address", addr.String(), "agent_id", a.identity.ID,
 		"fingerprint", a.identity.Fingerprint, "version", actions.Version)
 
@@ -272,6 +286,12 @@ func (a *Agent) refreshRole() {
 	}
 	a.log.Info("role changed", "from", a.status.Role, "to", role)
 	a.status.Role, a.status.VendorRole, a.status.RoleError = string(role), vendor, errText
+	a.bumpLocked()
+}
+
+// bumpLocked publishes a change of the status to every watch stream.
+// a.mu must be held.
+func (a *Agent) bumpLocked() {
 	a.status.Seq++
 	close(a.changed)
 	a.changed = make(chan struct{})
