@@ -74,7 +74,7 @@ func makeConsoleKey(keyPath, certPath string) error {
 	}
 	// The key goes first: a crash before the certificate is written leaves a
 	// key that the next start reports rather than silently replaces.
-	if err := writeConsoleFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("write console key: %w", err)
 	}
 	if err := issueConsoleCert(certPath, key); err != nil {
@@ -106,12 +106,13 @@ func issueConsoleCert(certPath string, priv any) error {
 	if err != nil {
 		return err
 	}
-	return writeConsoleFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
-// writeConsoleFile writes through a temporary file, fsync and rename, so a
-// reader sees the old content or the new, never a torn file.
-func writeConsoleFile(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic writes through a temporary file, fsync and rename, so a
+// reader sees the old content or the new, never a torn file. Keys, ids and
+// pairing state on both sides are written with it.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err

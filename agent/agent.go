@@ -132,7 +132,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s (listen in %s): %w", a.cfg.Listen, a.cfg.Path(), err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
-	if err := writeFileAtomic(filepath.Join(a.cfg.StateDir, AddressFile), []byte(addr.String()+"\n"), 0o644); err != nil {
+	if err := actions.WriteFileAtomic(filepath.Join(a.cfg.StateDir, AddressFile), []byte(addr.String()+"\n"), 0o644); err != nil {
 		ln.Close()
 		return fmt.Errorf("record bound address: %w", err)
 	}

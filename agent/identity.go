@@ -82,7 +82,7 @@ func loadOrMakeID(path string) (string, error) {
 		return "", err
 	}
 	id := "ag-" + hex.EncodeToString(raw)
-	if err := writeFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
+	if err := actions.WriteFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("agent id: %w", err)
 	}
 	return id, nil
@@ -118,37 +118,11 @@ func makeKeyPair(keyPath, certPath, name string) error {
 	}
 	// The key goes first: a crash between the two writes leaves a key with no
 	// certificate, which the next start reports instead of silently replacing.
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := actions.WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return fmt.Errorf("write agent key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := actions.WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return fmt.Errorf("write agent certificate: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes through a temporary file, fsync and rename, so a
-// reader sees the old content or the new, never a torn file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

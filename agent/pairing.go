@@ -436,5 +436,5 @@ func (p *Pairing) writeState(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(p.dir, name), append(b, '\n'), 0o600)
+	return actions.WriteFileAtomic(filepath.Join(p.dir, name), append(b, '\n'), 0o600)
 }
