@@ -2,7 +2,9 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -151,4 +153,19 @@ type AuditEntry struct {
 	Params    map[string]string `json:"params"`
 	Result    string            `json:"result"` // a request state, or refused
 	Detail    string            `json:"detail,omitempty"`
+}
+
+// DecodeRequest reads a POST /v1/actions body: strict JSON (unknown fields
+// are an error, so a typo is not silently ignored) that passes Validate.
+func DecodeRequest(r io.Reader) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, &ParamError{"body", "not a valid action request: " + err.Error()}
+	}
+	if dec.More() {
+		return req, &ParamError{"body", "more than one JSON value"}
+	}
+	return req, req.Validate()
 }

@@ -32,14 +32,8 @@ type actionAPI struct {
 
 func (api *actionAPI) handlePost(w http.ResponseWriter, r *http.Request) {
 	console := api.console(r)
-	var req actions.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		api.refuse(r.Context(), w, http.StatusBadRequest, &req, console, "request is not valid JSON: "+err.Error())
-		return
-	}
-	if err := req.Validate(); err != nil {
+	req, err := actions.DecodeRequest(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
 		api.refuse(r.Context(), w, http.StatusBadRequest, &req, console, err.Error())
 		return
 	}
