@@ -27,6 +27,35 @@ func pinnedClient(t *testing.T, a *Agent, addr string) *actions.Client {
 	return c
 }
 
+// runAgent runs an agent for cfg in this process until the test ends, and
+// returns it with the address it bound.
+func runAgent(t *testing.T, cfg *Config) (*Agent, string) {
+	t.Helper()
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+		a.Close()
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		addr, err := BoundAddress(cfg.StateDir)
+		if err == nil {
+			return a, addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent never bound: %v", err)
+		}
+	}
+}
+
 // startAgent runs an agent in this process on a loopback port.
 func startAgent(t *testing.T, role string) (*Agent, string, string) {
 	t.Helper()
@@ -42,31 +71,7 @@ func startAgent(t *testing.T, role string) (*Agent, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-		a.Close()
-	})
-	var addr string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if addr, err = BoundAddress(cfg.StateDir); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent never bound: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	a, addr := runAgent(t, cfg)
 	return a, addr, roleFile
 }
 

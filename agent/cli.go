@@ -60,20 +60,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCmd(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vigil-agent run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "agent configuration `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "vigil-agent run: --config FILE is required (make one with `vigil-agent init --profile PROFILE`)")
-		return ExitUsage
-	}
-	cfg, err := LoadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil-agent:", err)
-		return ExitUsage
+	cfg, code := configFromFlags("run", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	a, err := New(cfg, log)
@@ -91,21 +80,31 @@ func runCmd(args []string, stderr io.Writer) int {
 	return ExitOK
 }
 
-func pairCodeCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vigil-agent pair-code", flag.ContinueOnError)
+// configFromFlags parses a subcommand's only flag, --config FILE, and loads
+// the file. On failure it has printed why and returns the exit status.
+func configFromFlags(cmd string, args []string, stderr io.Writer) (*Config, int) {
+	fs := flag.NewFlagSet("vigil-agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "agent configuration `FILE`")
 	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+		return nil, ExitUsage
 	}
 	if *configPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "vigil-agent pair-code: --config FILE is required")
-		return ExitUsage
+		fmt.Fprintf(stderr, "vigil-agent %s: --config FILE is required (make one with `vigil-agent init --profile PROFILE`)\n", cmd)
+		return nil, ExitUsage
 	}
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil-agent:", err)
-		return ExitUsage
+		return nil, ExitUsage
+	}
+	return cfg, ExitOK
+}
+
+func pairCodeCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, exit := configFromFlags("pair-code", args, stderr)
+	if cfg == nil {
+		return exit
 	}
 	p := NewPairing(cfg.StateDir, nil)
 	code, expires, err := p.NewCode()

@@ -65,25 +65,16 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil status: --wait must not be negative")
 		return exitUsage
 	}
-	dir, err := resolveDataDir(*data)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil status:", err)
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	c, err := openConsole(ctx, dir, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil status:", err)
-		return exitUsage
+	c, ctx, closeConsole, code := openCLIConsole("status", *data, stderr)
+	if c == nil {
+		return code
 	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(*wait):
 	}
 	servers := c.mon.Snapshot()
-	c.Close()
+	closeConsole()
 	if *asJSON {
 		if servers == nil {
 			servers = []model.ServerView{}

@@ -96,6 +96,31 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// testConsole opens a console on a fresh data directory for the test, and
+// returns its update feed and a lookup of a server's current view by id.
+func testConsole(t *testing.T, data string) (*console, <-chan model.ServerView, func(id string) model.ServerView) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
+	c, err := openConsole(context.Background(), data, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates, cancel := c.mon.Subscribe()
+	t.Cleanup(func() {
+		cancel()
+		c.Close()
+	})
+	view := func(id string) model.ServerView {
+		for _, v := range c.mon.Snapshot() {
+			if v.ID == id {
+				return v
+			}
+		}
+		return model.ServerView{}
+	}
+	return c, updates, view
+}
+
 func waitFor(t *testing.T, updates <-chan model.ServerView, timeout time.Duration, what string, done func() bool) {
 	t.Helper()
 	deadline := time.After(timeout)
@@ -121,23 +146,7 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 	}
 
 	data := t.TempDir()
-	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
-	c, err := openConsole(context.Background(), data, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	updates, cancel := c.mon.Subscribe()
-	defer cancel()
-
-	byID := func(id string) model.ServerView {
-		for _, v := range c.mon.Snapshot() {
-			if v.ID == id {
-				return v
-			}
-		}
-		return model.ServerView{}
-	}
+	c, updates, byID := testConsole(t, data)
 	// Nothing was added by address: the console must find both agents by
 	// mDNS. Unpaired, they show the role mDNS announces, and nothing more.
 	waitFor(t, updates, 20*time.Second, "both agents discovered by mDNS", func() bool {
@@ -302,28 +311,13 @@ func TestBadInputExitsTwoWithAClearError(t *testing.T) {
 // thaws; a killed one (SIGKILL) is down.
 func TestFrozenAndKilledAgents(t *testing.T) {
 	_, members, _ := startFleet(t, "redstor")
-	data := t.TempDir()
-	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
-	c, err := openConsole(context.Background(), data, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	updates, cancel := c.mon.Subscribe()
-	defer cancel()
+	c, updates, byID := testConsole(t, t.TempDir())
 	for _, m := range members {
 		if _, err := c.pair(context.Background(), m.Address, testCode); err != nil {
 			t.Fatal(err)
 		}
 	}
-	health := func(m Member) model.Health {
-		for _, v := range c.mon.Snapshot() {
-			if v.ID == m.AgentID {
-				return v.Health
-			}
-		}
-		return ""
-	}
+	health := func(m Member) model.Health { return byID(m.AgentID).Health }
 	frozen, killed := members[0], members[1]
 	waitFor(t, updates, 10*time.Second, "both up", func() bool {
 		return health(frozen) == model.HealthUp && health(killed) == model.HealthUp

@@ -9,11 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
@@ -141,6 +143,7 @@ type console struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed sync.Once
 }
 
 // openConsole opens the store in dataDir and starts monitoring and
@@ -174,12 +177,37 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	return c, nil
 }
 
-func (c *console) Close() {
-	c.cancel()
-	c.wg.Wait()
-	if err := c.store.Close(); err != nil {
-		c.log.Error("close store", "err", err)
+// openCLIConsole opens the console for a headless subcommand: the data
+// directory from its --data flag, warnings only in the log, and a context
+// that ends on SIGINT or SIGTERM. On failure it has printed why and returns
+// the exit status.
+func openCLIConsole(name, dataFlag string, stderr io.Writer) (*console, context.Context, func(), int) {
+	dir, err := resolveDataDir(dataFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
+		return nil, nil, nil, exitUsage
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c, err := openConsole(ctx, dir, log)
+	if err != nil {
+		stop()
+		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
+		return nil, nil, nil, exitUsage
+	}
+	return c, ctx, func() { c.Close(); stop() }, exitOK
+}
+
+// Close stops discovery and monitoring and closes the store; calling it
+// again does nothing.
+func (c *console) Close() {
+	c.closed.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+		if err := c.store.Close(); err != nil {
+			c.log.Error("close store", "err", err)
+		}
+	})
 }
 
 func parseSystems(list string) ([]string, error) {

@@ -6,10 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/vigilops/vigil/actions"
@@ -37,20 +34,11 @@ func pairCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil pair: --code:", err)
 		return exitUsage
 	}
-	dir, err := resolveDataDir(*data)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil pair:", err)
-		return exitUsage
+	c, ctx, closeConsole, exit := openCLIConsole("pair", *data, stderr)
+	if c == nil {
+		return exit
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	c, err := openConsole(ctx, dir, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil pair:", err)
-		return exitUsage
-	}
-	defer c.Close()
+	defer closeConsole()
 
 	targets := []string{address}
 	if *all {
