@@ -23,6 +23,24 @@ type Status struct {
 	Seq         uint64    `json:"seq"` // grows by one on every change of the status
 	// Services maps each declared process-driven service to its state.
 	Services map[string]string `json:"services,omitempty"`
+	// Facts are the values of the facts the agent's config declares (a
+	// backup's qualified flag, a mirror's lag); FactErrors says why a fact
+	// could not be read, by name.
+	Facts      map[string]string `json:"facts,omitempty"`
+	FactErrors map[string]string `json:"fact_errors,omitempty"`
+	// Declared is what the agent may act on, so a console can offer only
+	// actions the agent will accept.
+	Declared *Declared `json:"declared,omitempty"`
+}
+
+// Declared lists, by name, what an agent's config lets consoles act on.
+type Declared struct {
+	Services []string `json:"services,omitempty"`
+	Settings []string `json:"settings,omitempty"`
+	Queues   []string `json:"queues,omitempty"`
+	Commands []string `json:"commands,omitempty"`
+	// CanAct is false when paired consoles get only the read permission.
+	CanAct bool `json:"can_act"`
 }
 
 // Watch line types.

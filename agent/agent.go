@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +44,7 @@ type Agent struct {
 	oplog   *OpLog
 	api     *actionAPI
 	probe   roleProbe
+	facts   []fact
 	pairing *Pairing
 	procs   []*actions.ProcessDriver
 
@@ -91,6 +94,15 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 	a.pairing = NewPairing(cfg.StateDir, nil)
 	a.pairing.Log = a.log
 	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint}
+	for _, f := range cfg.Facts {
+		v, err := newValueProbe(f.Probe, cfg.Settings)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.facts = append(a.facts, fact{name: f.Name, probe: v})
+	}
+	a.status.Declared = declared(cfg)
 	a.refreshRole()
 	return a, nil
 }
@@ -266,8 +278,18 @@ func (a *Agent) watchRoleFile(ctx context.Context) {
 
 func (a *Agent) refreshRole() {
 	role, roleErr := a.readRole()
+	facts, factErrs := a.readFacts()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !maps.Equal(facts, a.status.Facts) || !maps.Equal(factErrs, a.status.FactErrors) {
+		for name, e := range factErrs {
+			if a.status.FactErrors[name] != e {
+				a.log.Warn("fact unreadable", "fact", name, "err", e)
+			}
+		}
+		a.status.Facts, a.status.FactErrors = facts, factErrs
+		a.bumpLocked()
+	}
 	errText := ""
 	if roleErr != nil {
 		errText = roleErr.Error()
@@ -362,4 +384,51 @@ func BoundAddress(stateDir string) (string, error) {
 		return "", fmt.Errorf("%s: %q has no port", AddressFile, s)
 	}
 	return s, nil
+}
+
+// fact is a declared fact and the probe that reads it.
+type fact struct {
+	name  string
+	probe valueProbe
+}
+
+// readFacts reads every declared fact. Both maps are nil when none is
+// declared, so an agent without facts publishes none.
+func (a *Agent) readFacts() (values, errs map[string]string) {
+	for _, f := range a.facts {
+		v, err := f.probe.value(context.Background())
+		if err != nil {
+			if errs == nil {
+				errs = map[string]string{}
+			}
+			errs[f.name] = err.Error()
+			continue
+		}
+		if c, ok := f.probe.(*commandProbe); ok && v == "" {
+			v = strconv.Itoa(c.code) // a check command says it by its exit status
+		}
+		if values == nil {
+			values = map[string]string{}
+		}
+		values[f.name] = v
+	}
+	return values, errs
+}
+
+// declared lists what the config lets consoles act on.
+func declared(cfg *Config) *actions.Declared {
+	d := &actions.Declared{CanAct: slices.Contains(cfg.Permissions, PermAct)}
+	for _, s := range cfg.Services {
+		d.Services = append(d.Services, s.Name)
+	}
+	for _, s := range cfg.Settings {
+		d.Settings = append(d.Settings, s.Name)
+	}
+	for _, q := range cfg.Queues {
+		d.Queues = append(d.Queues, q.Name)
+	}
+	for _, c := range cfg.Commands {
+		d.Commands = append(d.Commands, c.Name)
+	}
+	return d
 }

@@ -26,6 +26,7 @@ type Config struct {
 	StateDir    string                // keys, identity and the bound address live here
 	RoleFile    string                // file whose content is the generic role (shorthand for a file probe)
 	RoleProbe   ProbeConfig           // where the role is read
+	Facts       []FactConfig          // values published in the status beside the role
 	VendorRoles map[model.Role]string // the vendor's word for each generic role
 	Advertise   bool                  // announce by mDNS (default true)
 
@@ -184,6 +185,10 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 			if err := p.roleProbe(v); err != nil {
 				return nil, err
 			}
+		case "facts":
+			if err := p.facts(v); err != nil {
+				return nil, err
+			}
 		case "services":
 			if err := p.services(v); err != nil {
 				return nil, err
@@ -222,12 +227,15 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		}
 		cfg.RoleProbe = ProbeConfig{Kind: "file", File: cfg.RoleFile}
 	}
+	if err := p.checkProbeDirs(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
 var configKeys = func() []string {
 	k := []string{"name", "system", "profile", "site", "listen", "state_dir", "role_file", "vendor_roles", "advertise",
-		"services", "settings", "queues", "commands", "permissions", "role_probe"}
+		"services", "settings", "queues", "commands", "permissions", "role_probe", "facts"}
 	sort.Strings(k)
 	return k
 }()

@@ -258,37 +258,71 @@ func (p *configParser) boolean(f *field) (bool, error) {
 	return false, p.fail(f.val.Line, f.path, "expected true or false, got %q", f.val.Value)
 }
 
+// probeKeys are the keys a probe (role_probe, or an entry of facts) may have.
+var probeKeys = []string{"kind", "file", "dir", "path", "key", "pattern", "argv", "interval", "map"}
+
 // roleProbe parses role_probe: a mapping naming its kind and what it reads.
 func (p *configParser) roleProbe(v *yaml.Node) error {
 	if v.Kind != yaml.MappingNode {
 		return p.fail(v.Line, "role_probe", "expected a mapping with kind: file, setting, log or command")
 	}
-	allowed := []string{"kind", "file", "dir", "path", "key", "pattern", "argv", "interval", "map"}
-	get, err := p.item(v, "role_probe", allowed)
+	get, err := p.item(v, "role_probe", probeKeys)
 	if err != nil {
 		return err
 	}
+	pc, err := p.probe(v, "role_probe", get, true)
+	if err != nil {
+		return err
+	}
+	p.cfg.RoleProbe = pc
+	return nil
+}
+
+// facts parses facts: named probes whose values the agent publishes in its
+// status, e.g. whether a K2 backup is qualified or how far a mirror lags.
+func (p *configParser) facts(v *yaml.Node) error {
+	return p.items(v, "facts", append([]string{"name"}, probeKeys...), func(i int, get func(string) *field) error {
+		where := fmt.Sprintf("facts[%d]", i)
+		pc, err := p.probe(v.Content[i], where, get, false)
+		if err != nil {
+			return err
+		}
+		p.cfg.Facts = append(p.cfg.Facts, FactConfig{Name: get("name").val.Value, Probe: pc})
+		return nil
+	})
+}
+
+// probe reads the fields of one probe. A role probe must map values to
+// roles (except a file probe, whose content is the role); a fact publishes
+// the value itself and takes no map.
+func (p *configParser) probe(v *yaml.Node, where string, get func(string) *field, role bool) (ProbeConfig, error) {
 	pc := ProbeConfig{Interval: 2 * time.Second}
 	kind := get("kind")
 	if kind == nil {
-		return p.fail(v.Line, "role_probe.kind", "missing; expected file, setting, log or command")
+		return pc, p.fail(v.Line, where+".kind", "missing; expected file, setting, log or command")
 	}
 	pc.Kind = kind.val.Value
-	needs := map[string][]string{"file": {"file"}, "setting": {"dir", "path", "key", "map"},
-		"log": {"file", "pattern", "map"}, "command": {"argv", "map"}}[pc.Kind]
+	needs := map[string][]string{"file": {"file"}, "setting": {"dir", "path", "key"},
+		"log": {"file", "pattern"}, "command": {"argv"}}[pc.Kind]
 	if needs == nil {
-		return p.fail(kind.val.Line, "role_probe.kind", "%q is not a probe: expected file, setting, log or command", pc.Kind)
+		return pc, p.fail(kind.val.Line, where+".kind", "%q is not a probe: expected file, setting, log or command", pc.Kind)
 	}
-	for _, k := range allowed[1:] {
+	if role && pc.Kind != "file" {
+		needs = append(needs, "map")
+	}
+	for _, k := range probeKeys[1:] {
 		f := get(k)
 		if f == nil {
 			if slices.Contains(needs, k) {
-				return p.fail(v.Line, "role_probe."+k, "missing; a %s probe needs it", pc.Kind)
+				return pc, p.fail(v.Line, where+"."+k, "missing; a %s probe needs it", pc.Kind)
 			}
 			continue
 		}
 		if !slices.Contains(needs, k) && !(k == "interval" && pc.Kind == "command") {
-			return p.fail(f.key.Line, f.path, "not used by a %s probe", pc.Kind)
+			if k == "map" && !role {
+				return pc, p.fail(f.key.Line, f.path, "a fact publishes the value itself and takes no map")
+			}
+			return pc, p.fail(f.key.Line, f.path, "not used by a %s probe", pc.Kind)
 		}
 		var err error
 		switch k {
@@ -305,7 +339,7 @@ func (p *configParser) roleProbe(v *yaml.Node) error {
 			var s string
 			if s, err = p.scalar(f); err == nil {
 				if pc.Pattern, err = regexp.Compile(s); err != nil {
-					return p.fail(f.val.Line, f.path, "not a regular expression: %v", err)
+					return pc, p.fail(f.val.Line, f.path, "not a regular expression: %v", err)
 				}
 			}
 		case "argv":
@@ -316,13 +350,32 @@ func (p *configParser) roleProbe(v *yaml.Node) error {
 			pc.Map, err = p.roleMap(f)
 		}
 		if err != nil {
+			return pc, err
+		}
+	}
+	if pc.Kind == "setting" {
+		pc.dirLine = get("dir").val.Line
+	}
+	return pc, nil
+}
+
+// checkProbeDirs checks, once the whole file is read, that every setting
+// probe names a declared settings directory.
+func (p *configParser) checkProbeDirs() error {
+	check := func(pc ProbeConfig, where string) error {
+		if pc.Kind == "setting" && !slices.ContainsFunc(p.cfg.Settings, func(d DirConfig) bool { return d.Name == pc.Dir }) {
+			return p.fail(pc.dirLine, where+".dir", "%q is not a declared settings directory (declare it under settings:)", pc.Dir)
+		}
+		return nil
+	}
+	if err := check(p.cfg.RoleProbe, "role_probe"); err != nil {
+		return err
+	}
+	for i, f := range p.cfg.Facts {
+		if err := check(f.Probe, fmt.Sprintf("facts[%d]", i)); err != nil {
 			return err
 		}
 	}
-	if pc.Kind == "setting" && !slices.ContainsFunc(p.cfg.Settings, func(d DirConfig) bool { return d.Name == pc.Dir }) {
-		return p.fail(get("dir").val.Line, "role_probe.dir", "%q is not a declared settings directory (declare it under settings: before role_probe)", pc.Dir)
-	}
-	p.cfg.RoleProbe = pc
 	return nil
 }
 

@@ -27,34 +27,86 @@ type ProbeConfig struct {
 	Argv     []string          // command
 	Interval time.Duration     // command: how often it runs (default 2s)
 	Map      map[string]string // value -> role; "*" for any other value. The file kind needs none.
+
+	dirLine int // where dir was given, for errors found after parsing
 }
 
-// roleProbe reads the role. A probe is called every poll interval and must
-// be cheap then; an error makes the role unknown with the error as reason.
+// FactConfig is a named value the agent reads with a probe and publishes
+// in its status.
+type FactConfig struct {
+	Name  string
+	Probe ProbeConfig
+}
+
+// valueProbe reads one value: a file's content, a setting, the last match
+// in a log or a command's result. A probe is called every poll interval and
+// must be cheap then.
+type valueProbe interface {
+	value(ctx context.Context) (string, error)
+}
+
+// roleProbe reads the role. An error makes the role unknown with the error
+// as reason.
 type roleProbe interface {
 	read(ctx context.Context) (model.Role, error)
 }
 
-func newProbe(cfg *Config) (roleProbe, error) {
-	p := cfg.RoleProbe
+func newValueProbe(p ProbeConfig, settings []DirConfig) (valueProbe, error) {
 	switch p.Kind {
-	case "":
-		return nil, nil
 	case "file":
 		return &fileProbe{path: p.File}, nil
 	case "setting":
-		roots := make([]actions.SettingsRoot, len(cfg.Settings))
-		for i, d := range cfg.Settings {
+		roots := make([]actions.SettingsRoot, len(settings))
+		for i, d := range settings {
 			roots[i] = actions.SettingsRoot{Name: d.Name, Dir: d.Dir}
 		}
 		return &settingProbe{get: actions.NewSettingsGet(roots),
-			params: map[string]string{"dir": p.Dir, "path": p.Path, "key": p.Key}, m: p.Map}, nil
+			params: map[string]string{"dir": p.Dir, "path": p.Path, "key": p.Key}}, nil
 	case "log":
-		return &logProbe{path: p.File, re: p.Pattern, m: p.Map}, nil
+		return &logProbe{path: p.File, re: p.Pattern}, nil
 	case "command":
-		return &commandProbe{argv: p.Argv, every: p.Interval, m: p.Map}, nil
+		return &commandProbe{argv: p.Argv, every: p.Interval}, nil
 	}
-	return nil, fmt.Errorf("role probe kind %q", p.Kind)
+	return nil, fmt.Errorf("probe kind %q", p.Kind)
+}
+
+func newProbe(cfg *Config) (roleProbe, error) {
+	if cfg.RoleProbe.Kind == "" {
+		return nil, nil
+	}
+	v, err := newValueProbe(cfg.RoleProbe, cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	return &mappedProbe{v: v, m: cfg.RoleProbe.Map}, nil
+}
+
+// mappedProbe turns a value into a role: through the map, or, for a file
+// probe without one, by reading the value as a role.
+type mappedProbe struct {
+	v valueProbe
+	m map[string]string
+}
+
+func (p *mappedProbe) read(ctx context.Context) (model.Role, error) {
+	v, err := p.v.value(ctx)
+	if err != nil {
+		return model.RoleUnknown, fmt.Errorf("role %w", err)
+	}
+	if p.m == nil {
+		role, err := model.ParseRole(v)
+		if err != nil {
+			return model.RoleUnknown, fmt.Errorf("role %s: %w", p.v, err)
+		}
+		return role, nil
+	}
+	if c, ok := p.v.(*commandProbe); ok {
+		// A command's exit status decides when the map names it.
+		if _, ok := p.m[strconv.Itoa(c.code)]; ok {
+			return mapRole(p.m, strconv.Itoa(c.code))
+		}
+	}
+	return mapRole(p.m, v)
 }
 
 // mapRole turns a probe's value into a role through the configured map.
@@ -76,42 +128,41 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// fileProbe reads a file whose content is the role itself.
+// fileProbe reads a small file whose content is the value, e.g. a role.
 type fileProbe struct{ path string }
 
-func (p *fileProbe) read(context.Context) (model.Role, error) {
+func (p *fileProbe) String() string { return "file " + p.path }
+
+func (p *fileProbe) value(context.Context) (string, error) {
 	f, err := os.Open(p.path)
 	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file: %w", err)
+		return "", fmt.Errorf("file: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxRoleFile+1))
 	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file %s: %w", p.path, err)
+		return "", fmt.Errorf("file %s: %w", p.path, err)
 	}
 	if len(b) > maxRoleFile {
-		return model.RoleUnknown, fmt.Errorf("role file %s is longer than %d bytes", p.path, maxRoleFile)
+		return "", fmt.Errorf("file %s is longer than %d bytes", p.path, maxRoleFile)
 	}
-	role, err := model.ParseRole(string(b))
-	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role file %s: %w", p.path, err)
-	}
-	return role, nil
+	return strings.TrimSpace(string(b)), nil
 }
 
 // settingProbe reads one value of a settings file, e.g. Redstor's IsSlave.
 type settingProbe struct {
 	get    actions.Executor
 	params map[string]string
-	m      map[string]string
 }
 
-func (p *settingProbe) read(ctx context.Context) (model.Role, error) {
+func (p *settingProbe) String() string { return "setting " + p.params["key"] + " in " + p.params["path"] }
+
+func (p *settingProbe) value(ctx context.Context) (string, error) {
 	out, err := p.get.Do(ctx, p.params, false)
 	if err != nil {
-		return model.RoleUnknown, fmt.Errorf("role setting: %w", err)
+		return "", fmt.Errorf("setting: %w", err)
 	}
-	return mapRole(p.m, strings.TrimSpace(out.Value))
+	return strings.TrimSpace(out.Value), nil
 }
 
 // maxLogScan bounds how much of a log the probe reads when it starts or the
@@ -123,7 +174,6 @@ const maxLogScan = 8 << 20
 type logProbe struct {
 	path   string
 	re     *regexp.Regexp
-	m      map[string]string
 	offset int64
 	ident  os.FileInfo // to notice rotation
 	last   string      // the value of the last match so far
@@ -131,25 +181,27 @@ type logProbe struct {
 	carry  []byte // an unfinished last line
 }
 
-func (p *logProbe) read(context.Context) (model.Role, error) {
+func (p *logProbe) String() string { return "log " + p.path }
+
+func (p *logProbe) value(context.Context) (string, error) {
 	if err := p.scan(); err != nil {
-		return model.RoleUnknown, err
+		return "", err
 	}
 	if !p.seen {
-		return model.RoleUnknown, fmt.Errorf("log %s has no line matching %s yet", p.path, p.re)
+		return "", fmt.Errorf("log %s has no line matching %s yet", p.path, p.re)
 	}
-	return mapRole(p.m, p.last)
+	return p.last, nil
 }
 
 func (p *logProbe) scan() error {
 	f, err := os.Open(p.path)
 	if err != nil {
-		return fmt.Errorf("role log: %w", err)
+		return fmt.Errorf("log: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("role log %s: %w", p.path, err)
+		return fmt.Errorf("log %s: %w", p.path, err)
 	}
 	if p.ident == nil || !os.SameFile(p.ident, fi) || fi.Size() < p.offset {
 		// New, rotated or truncated: start again from the tail.
@@ -159,11 +211,11 @@ func (p *logProbe) scan() error {
 		return nil
 	}
 	if _, err := f.Seek(p.offset, io.SeekStart); err != nil {
-		return fmt.Errorf("role log %s: %w", p.path, err)
+		return fmt.Errorf("log %s: %w", p.path, err)
 	}
 	chunk, err := io.ReadAll(io.LimitReader(f, maxLogScan))
 	if err != nil {
-		return fmt.Errorf("role log %s: %w", p.path, err)
+		return fmt.Errorf("log %s: %w", p.path, err)
 	}
 	p.offset += int64(len(chunk))
 	data := append(p.carry, chunk...)
@@ -183,27 +235,29 @@ func (p *logProbe) scan() error {
 	return nil
 }
 
-// commandProbe runs a command now and then and maps its exit status, or
-// its output when the map has no entry for the status.
+// commandProbe runs a command now and then. Its value is the trimmed
+// output; code keeps the exit status for role maps that name it.
 type commandProbe struct {
 	argv    []string
 	every   time.Duration
-	m       map[string]string
 	lastRun time.Time
-	role    model.Role
+	out     string
+	code    int
 	err     error
 }
 
-func (p *commandProbe) read(ctx context.Context) (model.Role, error) {
+func (p *commandProbe) String() string { return "command " + p.argv[0] }
+
+func (p *commandProbe) value(ctx context.Context) (string, error) {
 	if !p.lastRun.IsZero() && time.Since(p.lastRun) < p.every {
-		return p.role, p.err
+		return p.out, p.err
 	}
 	p.lastRun = time.Now()
-	p.role, p.err = p.run(ctx)
-	return p.role, p.err
+	p.out, p.code, p.err = p.run(ctx)
+	return p.out, p.err
 }
 
-func (p *commandProbe) run(ctx context.Context) (model.Role, error) {
+func (p *commandProbe) run(ctx context.Context) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...).Output()
@@ -213,12 +267,9 @@ func (p *commandProbe) run(ctx context.Context) (model.Role, error) {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	case err != nil:
-		return model.RoleUnknown, fmt.Errorf("role command %s: %w", p.argv[0], err)
+		return "", -1, fmt.Errorf("command %s: %w", p.argv[0], err)
 	}
-	if _, ok := p.m[strconv.Itoa(code)]; ok {
-		return mapRole(p.m, strconv.Itoa(code))
-	}
-	return mapRole(p.m, strings.TrimSpace(string(truncateBytes(out, 4096))))
+	return strings.TrimSpace(string(truncateBytes(out, 4096))), code, nil
 }
 
 func truncateBytes(b []byte, n int) []byte {

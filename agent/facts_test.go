@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const factsConfig = `name: ss1
+system: redstor
+profile: redstor
+listen: 127.0.0.1:0
+state_dir: state
+advertise: false
+role_file: role
+permissions: [read, act]
+facts:
+  - name: mirror_lag_seconds
+    kind: setting
+    dir: ss
+    path: mirror.json
+    key: lag_seconds
+  - name: last_backup
+    kind: log
+    file: ss/backup.log
+    pattern: 'backup finished at (\S+)'
+  - name: integrity
+    kind: command
+    argv: ["/bin/sh", "-c", "exit 3"]
+    interval: 50ms
+  - name: site
+    kind: file
+    file: ss/site
+settings:
+  - name: ss
+    dir: ss
+commands:
+  - name: integrity-check
+    argv: ["/bin/true"]
+`
+
+func TestFactsArePublishedAndFollowChanges(t *testing.T) {
+	dir := t.TempDir()
+	ss := filepath.Join(dir, "ss")
+	os.MkdirAll(ss, 0o755)
+	os.WriteFile(filepath.Join(dir, "role"), []byte("primary"), 0o644)
+	os.WriteFile(filepath.Join(ss, "mirror.json"), []byte(`{"lag_seconds": 12, "progress": 0.5}`), 0o644)
+	os.WriteFile(filepath.Join(ss, "backup.log"), []byte("backup finished at 10:00\nbackup finished at 10:05\n"), 0o644)
+	cfg, err := ParseConfig(filepath.Join(dir, "agent.yaml"), []byte(factsConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, addr := runAgent(t, cfg)
+	st, err := pinnedClient(t, a, addr).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"mirror_lag_seconds": "12", "last_backup": "10:05", "integrity": "3"}
+	for k, v := range want {
+		if st.Facts[k] != v {
+			t.Errorf("fact %s = %q, want %q (facts %v, errors %v)", k, st.Facts[k], v, st.Facts, st.FactErrors)
+		}
+	}
+	if e := st.FactErrors["site"]; !strings.Contains(e, "site") {
+		t.Errorf("missing file fact: error %q, want one naming the file", e)
+	}
+	if _, ok := st.Facts["site"]; ok {
+		t.Errorf("unreadable fact has a value: %v", st.Facts)
+	}
+	if d := st.Declared; d == nil || !d.CanAct || len(d.Settings) != 1 || d.Settings[0] != "ss" || len(d.Commands) != 1 || d.Commands[0] != "integrity-check" {
+		t.Errorf("declared = %+v, want settings [ss], commands [integrity-check], can act", d)
+	}
+
+	// A change of a fact's source changes the status and its sequence number.
+	seq := st.Seq
+	os.WriteFile(filepath.Join(ss, "mirror.json"), []byte(`{"lag_seconds": 0, "progress": 1}`), 0o644)
+	os.WriteFile(filepath.Join(ss, "site"), []byte("secondary site\n"), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st = a.Status()
+		if st.Facts["mirror_lag_seconds"] == "0" && st.Facts["site"] == "secondary site" && st.FactErrors["site"] == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("facts did not follow their sources: %v, errors %v", st.Facts, st.FactErrors)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.Seq <= seq {
+		t.Errorf("seq %d after a fact changed, was %d", st.Seq, seq)
+	}
+}
+
+func TestFactConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, replace, with string
+		field, expect       string
+	}{
+		{"map on a fact", "    key: lag_seconds\n", "    key: lag_seconds\n    map: {\"1\": primary}\n", "facts[0].map", "takes no map"},
+		{"undeclared settings dir", "    dir: ss\n    path: mirror.json", "    dir: nowhere\n    path: mirror.json", "facts[0].dir", "not a declared settings directory"},
+		{"missing pattern", "    pattern: 'backup finished at (\\S+)'\n", "", "facts[1].pattern", "missing"},
+		{"bad kind", "kind: file", "kind: registry", "facts[3].kind", "not a probe"},
+		{"duplicate", "name: site", "name: integrity", "facts[3].name", "declared twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(factsConfig, tc.replace, tc.with, 1)
+			if text == factsConfig {
+				t.Fatalf("replacement %q not found", tc.replace)
+			}
+			_, err := ParseConfig("agent.yaml", []byte(text))
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Msg, tc.expect) || ce.Line == 0 {
+				t.Errorf("err = %v (field %q), want field %q with %q and a line", err, fieldOf(ce), tc.field, tc.expect)
+			}
+		})
+	}
+}
