@@ -155,7 +155,9 @@ type settingProbe struct {
 	params map[string]string
 }
 
-func (p *settingProbe) String() string { return "setting " + p.params["key"] + " in " + p.params["path"] }
+func (p *settingProbe) String() string {
+	return "setting " + p.params["key"] + " in " + p.params["path"]
+}
 
 func (p *settingProbe) value(ctx context.Context) (string, error) {
 	out, err := p.get.Do(ctx, p.params, false)
