@@ -52,6 +52,18 @@ type Agent struct {
 	status  actions.Status
 	changed chan struct{} // closed and replaced on every change of status
 	lastErr string        // last role-file problem logged, so it is logged once
+	started map[string]time.Time // when each process service last began running
+}
+
+// serviceState is a process service's state and when it last started.
+func (a *Agent) serviceState(name string) (actions.ServiceState, time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := actions.ServiceState(a.status.Services[name])
+	if st == "" {
+		st = actions.ServiceUnknown
+	}
+	return st, a.started[name]
 }
 
 // New prepares an agent from its configuration, creating its identity on
@@ -81,7 +93,7 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 			"count", indeterminate)
 	}
 	a.oplog = oplog
-	if a.probe, err = newProbe(cfg); err != nil {
+	if a.probe, err = newProbe(cfg, a.serviceState); err != nil {
 		oplog.Close()
 		return nil, err
 	}
@@ -99,6 +111,9 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 		if err != nil {
 			a.Close()
 			return nil, err
+		}
+		if f.Probe.Service != "" {
+			v = &gatedProbe{v: v, service: f.Probe.Service, states: a.serviceState}
 		}
 		a.facts = append(a.facts, fact{name: f.Name, probe: v})
 	}
@@ -296,7 +311,7 @@ func (a *Agent) refreshRole() {
 	}
 	if errText != a.lastErr {
 		if roleErr != nil {
-			a.log.Warn("role unknown", "err", roleErr)
+			a.log.Warn("role not read from its source", "role", role, "err", roleErr)
 		} else if a.lastErr != "" {
 			a.log.Info("role source readable again", "role", role)
 		}

@@ -259,7 +259,7 @@ func (p *configParser) boolean(f *field) (bool, error) {
 }
 
 // probeKeys are the keys a probe (role_probe, or an entry of facts) may have.
-var probeKeys = []string{"kind", "file", "dir", "path", "key", "pattern", "argv", "interval", "map"}
+var probeKeys = []string{"kind", "file", "dir", "path", "key", "pattern", "argv", "interval", "map", "service"}
 
 // roleProbe parses role_probe: a mapping naming its kind and what it reads.
 func (p *configParser) roleProbe(v *yaml.Node) error {
@@ -318,7 +318,7 @@ func (p *configParser) probe(v *yaml.Node, where string, get func(string) *field
 			}
 			continue
 		}
-		if !slices.Contains(needs, k) && !(k == "interval" && pc.Kind == "command") {
+		if !slices.Contains(needs, k) && !(k == "interval" && pc.Kind == "command") && k != "service" {
 			if k == "map" && !role {
 				return pc, p.fail(f.key.Line, f.path, "a fact publishes the value itself and takes no map")
 			}
@@ -348,6 +348,9 @@ func (p *configParser) probe(v *yaml.Node, where string, get func(string) *field
 			pc.Interval, err = p.duration(f)
 		case "map":
 			pc.Map, err = p.roleMap(f)
+		case "service":
+			pc.Service, err = p.scalar(f)
+			pc.serviceLine = f.val.Line
 		}
 		if err != nil {
 			return pc, err
@@ -365,6 +368,9 @@ func (p *configParser) checkProbeDirs() error {
 	check := func(pc ProbeConfig, where string) error {
 		if pc.Kind == "setting" && !slices.ContainsFunc(p.cfg.Settings, func(d DirConfig) bool { return d.Name == pc.Dir }) {
 			return p.fail(pc.dirLine, where+".dir", "%q is not a declared settings directory (declare it under settings:)", pc.Dir)
+		}
+		if pc.Service != "" && !slices.ContainsFunc(p.cfg.Services, func(s ServiceConfig) bool { return s.Name == pc.Service && s.Driver == "process" }) {
+			return p.fail(pc.serviceLine, where+".service", "%q is not a declared service of the process driver, whose state the agent follows", pc.Service)
 		}
 		return nil
 	}

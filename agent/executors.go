@@ -96,6 +96,14 @@ func (a *Agent) serviceChanged(name string, st actions.ServiceState) {
 	}
 	services[name] = string(st)
 	a.status.Services = services
+	if st == actions.ServiceRunning {
+		if a.started == nil {
+			a.started = map[string]time.Time{}
+		}
+		// A little before now: a file written in the same clock tick as
+		// the start still counts as written since.
+		a.started[name] = time.Now().Add(-10 * time.Millisecond)
+	}
 	a.log.Info("service state", "service", name, "state", st)
 	a.bumpLocked()
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilops/vigil/actions"
 )
 
 const factsConfig = `name: ss1
@@ -117,5 +119,71 @@ func TestFactConfigErrors(t *testing.T) {
 				t.Errorf("err = %v (field %q), want field %q with %q and a line", err, fieldOf(ce), tc.field, tc.expect)
 			}
 		})
+	}
+}
+
+// A role written by a vendor service is believed only while that service
+// runs and once it has written it since starting: a stopped service's server
+// is out of service, and a stale file from before a restart is not its role.
+func TestRoleProbeGatedByItsService(t *testing.T) {
+	dir := t.TempDir()
+	roleFile := filepath.Join(dir, "role")
+	os.WriteFile(roleFile, []byte("primary\n"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(roleFile, old, old)
+	os.WriteFile(filepath.Join(dir, "next"), []byte("standby\n"), 0o644)
+	cfg, err := ParseConfig(filepath.Join(dir, "agent.yaml"), []byte(`name: k2b
+system: k2
+profile: k2san
+listen: 127.0.0.1:0
+state_dir: state
+advertise: false
+permissions: [read, act]
+services:
+  - name: media
+    driver: process
+    dir: .
+    command: ["/bin/sh", "-c", "sleep 0.5; cat next > role; exec sleep 600"]
+role_probe:
+  kind: file
+  file: role
+  service: media
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runAgent(t, cfg)
+	if st := a.Status(); st.Role == "primary" {
+		t.Fatalf("role %s from a file written before the service started (error %q)", st.Role, st.RoleError)
+	}
+	waitRole := func(want string) actions.Status {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st := a.Status()
+			if st.Role == want {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("role %s (error %q, services %v), want %s", st.Role, st.RoleError, st.Services, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitRole("standby")
+	if _, err := a.api.executors[actions.ServiceStop].Do(context.Background(), map[string]string{"service": "media"}, false); err != nil {
+		t.Fatal(err)
+	}
+	st := waitRole("out-of-service")
+	if !strings.Contains(st.RoleError, "media is stopped") {
+		t.Errorf("role error %q, want it to say the service is stopped", st.RoleError)
+	}
+}
+
+func TestProbeServiceMustBeADeclaredProcessService(t *testing.T) {
+	_, err := ParseConfig("agent.yaml", []byte("name: a\nsystem: s\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: st\nrole_probe:\n  kind: file\n  file: role\n  service: media\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "role_probe.service" || ce.Line != 9 {
+		t.Errorf("err = %v, want one at line 9, role_probe.service", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,8 +28,13 @@ type ProbeConfig struct {
 	Argv     []string          // command
 	Interval time.Duration     // command: how often it runs (default 2s)
 	Map      map[string]string // value -> role; "*" for any other value. The file kind needs none.
+	// Service, when set, is the declared process service that writes what
+	// the probe reads. The probe is believed only while it runs, and a file
+	// or setting only once written since it started: what a stopped or
+	// crashed service left behind is not its current state.
+	Service string
 
-	dirLine int // where dir was given, for errors found after parsing
+	dirLine, serviceLine int // where dir and service were given, for errors found after parsing
 }
 
 // FactConfig is a named value the agent reads with a probe and publishes
@@ -57,10 +63,14 @@ func newValueProbe(p ProbeConfig, settings []DirConfig) (valueProbe, error) {
 		return &fileProbe{path: p.File}, nil
 	case "setting":
 		roots := make([]actions.SettingsRoot, len(settings))
+		var file string
 		for i, d := range settings {
 			roots[i] = actions.SettingsRoot{Name: d.Name, Dir: d.Dir}
+			if d.Name == p.Dir {
+				file = filepath.Join(d.Dir, p.Path)
+			}
 		}
-		return &settingProbe{get: actions.NewSettingsGet(roots),
+		return &settingProbe{get: actions.NewSettingsGet(roots), file: file,
 			params: map[string]string{"dir": p.Dir, "path": p.Path, "key": p.Key}}, nil
 	case "log":
 		return &logProbe{path: p.File, re: p.Pattern}, nil
@@ -70,7 +80,7 @@ func newValueProbe(p ProbeConfig, settings []DirConfig) (valueProbe, error) {
 	return nil, fmt.Errorf("probe kind %q", p.Kind)
 }
 
-func newProbe(cfg *Config) (roleProbe, error) {
+func newProbe(cfg *Config, services serviceStates) (roleProbe, error) {
 	if cfg.RoleProbe.Kind == "" {
 		return nil, nil
 	}
@@ -78,18 +88,80 @@ func newProbe(cfg *Config) (roleProbe, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mappedProbe{v: v, m: cfg.RoleProbe.Map}, nil
+	mp := &mappedProbe{v: v, m: cfg.RoleProbe.Map}
+	if cfg.RoleProbe.Service != "" {
+		mp.v = &gatedProbe{v: v, service: cfg.RoleProbe.Service, states: services}
+		mp.gated = true
+	}
+	return mp, nil
+}
+
+// serviceStates tells a gated probe a service's state and when it last
+// started running.
+type serviceStates func(name string) (actions.ServiceState, time.Time)
+
+// gatedProbe believes its probe only while the service that writes what it
+// reads is running, and only what was written since that service started.
+type gatedProbe struct {
+	v       valueProbe
+	service string
+	states  serviceStates
+}
+
+// serviceDownError says the probe was not read because its service is not
+// running; a role probe turns it into a role.
+type serviceDownError struct {
+	service string
+	state   actions.ServiceState
+}
+
+func (e *serviceDownError) Error() string { return fmt.Sprintf("service %s is %s", e.service, e.state) }
+
+func (g *gatedProbe) String() string { return fmt.Sprint(g.v) }
+
+func (g *gatedProbe) value(ctx context.Context) (string, error) {
+	st, since := g.states(g.service)
+	if st != actions.ServiceRunning {
+		if r, ok := g.v.(interface{ forget() }); ok {
+			r.forget()
+		}
+		return "", &serviceDownError{g.service, st}
+	}
+	if f, ok := g.v.(interface{ modified() (time.Time, error) }); ok {
+		mt, err := f.modified()
+		if err != nil {
+			return "", err
+		}
+		if mt.Before(since) {
+			return "", fmt.Errorf("%s not yet written since service %s started at %s", g.v, g.service, since.Format(time.TimeOnly))
+		}
+	}
+	return g.v.value(ctx)
 }
 
 // mappedProbe turns a value into a role: through the map, or, for a file
 // probe without one, by reading the value as a role.
 type mappedProbe struct {
-	v valueProbe
-	m map[string]string
+	v     valueProbe
+	m     map[string]string
+	gated bool
 }
 
+// read maps the value to a role.
 func (p *mappedProbe) read(ctx context.Context) (model.Role, error) {
 	v, err := p.v.value(ctx)
+	var down *serviceDownError
+	if errors.As(err, &down) {
+		// The vendor service is what holds the role: stopped on purpose, the
+		// server is out of service; ended by itself, it failed.
+		switch down.state {
+		case actions.ServiceStopped:
+			return model.RoleOutOfService, err
+		case actions.ServiceFailed:
+			return model.RoleFailed, err
+		}
+		return model.RoleUnknown, err
+	}
 	if err != nil {
 		return model.RoleUnknown, fmt.Errorf("role %w", err)
 	}
@@ -133,6 +205,16 @@ type fileProbe struct{ path string }
 
 func (p *fileProbe) String() string { return "file " + p.path }
 
+func (p *fileProbe) modified() (time.Time, error) { return modTime(p.path) }
+
+func modTime(path string) (time.Time, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("file: %w", err)
+	}
+	return fi.ModTime(), nil
+}
+
 func (p *fileProbe) value(context.Context) (string, error) {
 	f, err := os.Open(p.path)
 	if err != nil {
@@ -153,7 +235,10 @@ func (p *fileProbe) value(context.Context) (string, error) {
 type settingProbe struct {
 	get    actions.Executor
 	params map[string]string
+	file   string // for its modification time only; reads go through get's confinement
 }
+
+func (p *settingProbe) modified() (time.Time, error) { return modTime(p.file) }
 
 func (p *settingProbe) String() string {
 	return "setting " + p.params["key"] + " in " + p.params["path"]
@@ -184,6 +269,10 @@ type logProbe struct {
 }
 
 func (p *logProbe) String() string { return "log " + p.path }
+
+// forget drops the last match, so that only lines written after the service
+// starts again count.
+func (p *logProbe) forget() { p.scan(); p.seen, p.last = false, "" }
 
 func (p *logProbe) value(context.Context) (string, error) {
 	if err := p.scan(); err != nil {

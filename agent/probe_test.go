@@ -17,7 +17,7 @@ func probeFor(t *testing.T, dir, yaml string) roleProbe {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newProbe(cfg)
+	p, err := newProbe(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
