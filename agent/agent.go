@@ -50,8 +50,8 @@ type Agent struct {
 
 	mu      sync.Mutex
 	status  actions.Status
-	changed chan struct{} // closed and replaced on every change of status
-	lastErr string        // last role-file problem logged, so it is logged once
+	changed chan struct{}        // closed and replaced on every change of status
+	lastErr string               // last role-file problem logged, so it is logged once
 	started map[string]time.Time // when each process service last began running
 }
 
