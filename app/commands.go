@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -41,12 +42,12 @@ func fleetCmd(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f, err := StartFleet(ctx, FleetOptions{StateDir: *state, Systems: profiles, PairCode: *pairCode, Speed: *speed, Log: log})
+	f, err := fleet.Start(ctx, fleet.Options{StateDir: *state, Systems: profiles, PairCode: *pairCode, Speed: *speed, Log: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil fleet:", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "fleet ready: %d servers in %d systems; see %s\n", len(f.Members), len(profiles), *state+"/"+FleetFile)
+	fmt.Fprintf(stdout, "fleet ready: %d servers in %d systems; see %s\n", len(f.Members), len(profiles), *state+"/"+fleet.File)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping fleet")
 	f.Stop()

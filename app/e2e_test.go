@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 const testCode = "7KQ4-M9X2-TP"
 
 // startFleet runs `vigil fleet` and waits for its ready line.
-func startFleet(t *testing.T, systems string) (string, []Member, *exec.Cmd) {
+func startFleet(t *testing.T, systems string) (string, []fleet.Member, *exec.Cmd) {
 	t.Helper()
 	state := t.TempDir()
 	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode)
@@ -79,7 +80,7 @@ func startFleet(t *testing.T, systems string) (string, []Member, *exec.Cmd) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("fleet not ready within 30s")
 	}
-	members, err := ReadFleetFile(state)
+	members, err := fleet.ReadFile(state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 
 	flipped := time.Now()
 	for _, f := range []struct {
-		m    Member
+		m    fleet.Member
 		role model.Role
 	}{{members[0], model.RoleStandby}, {members[1], model.RolePrimary}} {
 		if err := os.WriteFile(filepath.Join(f.m.StateDir, "role"), []byte(f.role), 0o644); err != nil {
@@ -317,7 +318,7 @@ func TestFrozenAndKilledAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	health := func(m Member) model.Health { return byID(m.AgentID).Health }
+	health := func(m fleet.Member) model.Health { return byID(m.AgentID).Health }
 	frozen, killed := members[0], members[1]
 	waitFor(t, updates, 10*time.Second, "both up", func() bool {
 		return health(frozen) == model.HealthUp && health(killed) == model.HealthUp

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/assets"
 	"github.com/vigilops/vigil/ui"
 )
@@ -73,17 +74,17 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 
 	if demo {
 		var wg sync.WaitGroup
-		var fleet *Fleet
+		var demo *fleet.Fleet
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fleet = runDemoFleet(ctx, c, fleetDir, log)
+			demo = runDemoFleet(ctx, c, fleetDir, log)
 		}()
 		cleanup = append(cleanup, func() {
 			cancel()
 			wg.Wait()
-			if fleet != nil {
-				fleet.Stop()
+			if demo != nil {
+				demo.Stop()
 			}
 		})
 	}
@@ -104,13 +105,13 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 
 // runDemoFleet starts a fleet of every profile and pairs the console with
 // each member through the same exchange an operator's `vigil pair` runs.
-func runDemoFleet(ctx context.Context, c *console, dir string, log *slog.Logger) *Fleet {
+func runDemoFleet(ctx context.Context, c *console, dir string, log *slog.Logger) *fleet.Fleet {
 	code, err := actions.NewPairCode()
 	if err != nil {
 		log.Error("demo pairing code", "err", err)
 		return nil
 	}
-	f, err := StartFleet(ctx, FleetOptions{StateDir: dir, Systems: agent.Profiles, PairCode: code, Speed: 1, Log: log})
+	f, err := fleet.Start(ctx, fleet.Options{StateDir: dir, Systems: agent.Profiles, PairCode: code, Speed: 1, Log: log})
 	if err != nil {
 		log.Error("demo fleet did not start", "err", err)
 		return nil

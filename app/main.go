@@ -19,6 +19,8 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/agent/sim"
+	"github.com/vigilops/vigil/agent/sim/systems"
 	"github.com/vigilops/vigil/discovery"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
@@ -44,6 +46,8 @@ const usage = `usage: vigil [COMMAND] [flags]
   vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
                                           ask a server's agent to perform one action
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
+  vigil sim SERVICE --state DIR [--speed N]
+                                          run one simulated vendor service (as a fleet's agents do)
   vigil version                           print the version
 `
 
@@ -72,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return actionCmd(args, stdout, stderr)
 	case "agent":
 		return agent.Main(args, stdout, stderr)
+	case "sim":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return sim.Main(ctx, args, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "vigil", actions.Version)
 		return exitOK
@@ -212,13 +220,13 @@ func (c *console) Close() {
 
 func parseSystems(list string) ([]string, error) {
 	if list == "" {
-		return slices.Clone(agent.Profiles), nil
+		return systems.Profiles(), nil
 	}
 	var out []string
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
-		if !slices.Contains(agent.Profiles, s) {
-			return nil, fmt.Errorf("--systems: %q is not one of %s", s, strings.Join(agent.Profiles, ","))
+		if !slices.Contains(systems.Profiles(), s) {
+			return nil, fmt.Errorf("--systems: %q is not one of %s", s, strings.Join(systems.Profiles(), ","))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)

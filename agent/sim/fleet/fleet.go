@@ -1,4 +1,7 @@
-package app
+// Package fleet starts simulated systems: one agent process per simulated
+// server, each supervising its simulated vendor services. `vigil fleet`,
+// `vigil demo` and tests use it.
+package fleet
 
 import (
 	"context"
@@ -17,11 +20,13 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/agent/sim"
+	"github.com/vigilops/vigil/agent/sim/systems"
 	"github.com/vigilops/vigil/model"
 )
 
-// FleetFile is the fleet description written into the state directory.
-const FleetFile = "fleet.json"
+// File is the fleet description written into the state directory.
+const File = "fleet.json"
 
 // Member is one simulated server of a fleet, as fleet.json lists it.
 type Member struct {
@@ -34,28 +39,11 @@ type Member struct {
 	AgentID     string `json:"agent_id"`
 	Fingerprint string `json:"fingerprint"`
 
-	role model.Role
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-// seat is one server of a simulated system and the role it starts in.
-type seat struct {
-	name string
-	role model.Role
-}
-
-// fleetLayout is each profile's system and servers, named as the vendor
-// documents name them.
-var fleetLayout = map[string]struct {
-	system string
-	seats  []seat
-}{
-	"k2san":     {"k2-san", []seat{{"K2server1", model.RolePrimary}, {"K2server2", model.RoleStandby}}},
-	"redstor":   {"redstor", []seat{{"AccountServer-A", model.RolePrimary}, {"AccountServer-B", model.RoleStandby}}},
-	"nintex":    {"nintex-k2", []seat{{"K2-PROD", model.RolePrimary}, {"K2-DR", model.RoleStandby}}},
-	"infocast":  {"infocast", []seat{{"infocast-a", model.RolePrimary}, {"infocast-b", model.RoleStandby}}},
-	"wavestore": {"wavestore", []seat{{"ws-physical-1", model.RolePrimary}, {"ws-physical-2", model.RolePrimary}, {"ws-standby", model.RoleStandby}}},
+	role   model.Role
+	site   string
+	config string // the agent configuration after the common header; empty for a role-file member
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
 }
 
 // Fleet is a set of agent processes started by this process.
@@ -73,22 +61,33 @@ type Fleet struct {
 // may wait hours for its console.
 const fleetCodeLife = 24 * time.Hour
 
-// FleetOptions says what StartFleet starts.
-type FleetOptions struct {
+// Options says what Start starts.
+type Options struct {
 	StateDir string
 	Systems  []string // profiles; empty means all
 	PairCode string   // given to agents once pairing exists
 	Speed    float64
 	Log      *slog.Logger
+	// Trust is the fingerprint of a console every member pins with read
+	// and act permissions, for tests that act without pairing; empty for
+	// none.
+	Trust string
+	// Exe is the program that runs `agent run` and `sim SERVICE`: the
+	// vigil binary, or a test's. Empty means this process's own binary.
+	Exe string
 }
 
-// StartFleet starts one agent process per member and waits until each
-// answers on its API, or ctx ends. On error every started member is stopped.
-func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own executable to start agents: %w", err)
+// Start starts one agent process per member and waits until each answers
+// on its API, or ctx ends. On error every started member is stopped.
+func Start(ctx context.Context, o Options) (*Fleet, error) {
+	exe := o.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find own executable to start agents: %w", err)
+		}
 	}
+	var err error
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fleet state directory %s: %w", o.StateDir, err)
 	}
@@ -103,12 +102,23 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 	if f.cert, f.fp, err = actions.LoadConsoleIdentity(filepath.Join(o.StateDir, ".fleet")); err != nil {
 		return nil, err
 	}
+	clock := sim.NewClock(time.Now(), o.Speed)
+	all := sim.Systems()
 	for _, prof := range o.Systems {
-		layout := fleetLayout[prof]
-		for _, m := range layout.seats {
-			mem := &Member{Name: m.name, System: layout.system, Profile: prof, role: m.role,
-				StateDir: filepath.Join(o.StateDir, m.name)}
-			if err := f.prepare(mem, o.PairCode); err != nil {
+		sys := all[prof]
+		if sys == nil {
+			f.Stop()
+			return nil, fmt.Errorf("no simulated system %q; there are %s", prof, strings.Join(systems.Profiles(), ", "))
+		}
+		configs, err := layoutSystem(sys, o.StateDir, exe, clock)
+		if err != nil {
+			f.Stop()
+			return nil, err
+		}
+		for _, m := range sys.Members {
+			mem := &Member{Name: m.Name, System: sys.Name, Profile: prof, role: m.Role, site: m.Site,
+				StateDir: filepath.Join(o.StateDir, m.Name), config: configs[m.Name]}
+			if err := f.prepare(mem, o.PairCode, o.Trust); err != nil {
 				f.Stop()
 				return nil, err
 			}
@@ -123,16 +133,38 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 		f.Stop()
 		return nil, err
 	}
-	if err := f.writeFleetFile(); err != nil {
+	if err := f.writeFile(); err != nil {
 		f.Stop()
 		return nil, err
 	}
 	return f, nil
 }
 
+// layoutSystem lays out a simulated system's servers and returns each
+// one's agent configuration body.
+func layoutSystem(sys *sim.System, dir, exe string, clock *sim.Clock) (map[string]string, error) {
+	if sys.Layout == nil {
+		return nil, nil
+	}
+	l := &sim.Layout{Dirs: map[string]string{}, Exe: exe, Clock: clock}
+	for _, m := range sys.Members {
+		l.Dirs[m.Name] = filepath.Join(dir, m.Name)
+	}
+	configs, err := sys.Layout(l)
+	if err != nil {
+		return nil, fmt.Errorf("lay out simulated %s: %w", sys.Name, err)
+	}
+	for _, m := range sys.Members {
+		if configs[m.Name] == "" {
+			return nil, fmt.Errorf("lay out simulated %s: no agent configuration for %s", sys.Name, m.Name)
+		}
+	}
+	return configs, nil
+}
+
 // prepare pins the fleet's own identity in the member, read-only, and gives
 // it the pairing code consoles will use.
-func (f *Fleet) prepare(m *Member, code string) error {
+func (f *Fleet) prepare(m *Member, code, trust string) error {
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state directory of %s: %w", m.Name, err)
 	}
@@ -140,6 +172,12 @@ func (f *Fleet) prepare(m *Member, code string) error {
 	if err := p.Pin(agent.PinnedConsole{Fingerprint: f.fp, Name: "vigil fleet (readiness checks)",
 		PairedAt: time.Now().UTC(), Permissions: []string{agent.PermRead}}); err != nil {
 		return fmt.Errorf("prepare %s: %w", m.Name, err)
+	}
+	if trust != "" {
+		if err := p.Pin(agent.PinnedConsole{Fingerprint: trust, Name: "trusted by the fleet's starter",
+			PairedAt: time.Now().UTC(), Permissions: []string{agent.PermRead, agent.PermAct}}); err != nil {
+			return fmt.Errorf("prepare %s: %w", m.Name, err)
+		}
 	}
 	if code != "" {
 		if _, err := p.SetCode(code, fleetCodeLife); err != nil {
@@ -152,11 +190,16 @@ func (f *Fleet) prepare(m *Member, code string) error {
 func (f *Fleet) start(exe string, m *Member) error {
 	// A stale address from an earlier run must not be mistaken for this one's.
 	os.Remove(filepath.Join(m.StateDir, agent.AddressFile))
-	roleFile := filepath.Join(m.StateDir, "role")
-	if _, err := os.Stat(roleFile); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(roleFile, []byte(string(m.role)+"\n"), 0o644); err != nil {
-			return fmt.Errorf("role file of %s: %w", m.Name, err)
+	body := m.config
+	if body == "" {
+		// A system not simulated yet: its role is a file.
+		roleFile := filepath.Join(m.StateDir, "role")
+		if _, err := os.Stat(roleFile); errors.Is(err, os.ErrNotExist) {
+			if err := os.WriteFile(roleFile, []byte(string(m.role)+"\n"), 0o644); err != nil {
+				return fmt.Errorf("role file of %s: %w", m.Name, err)
+			}
 		}
+		body = "role_file: role\n"
 	}
 	var vendor strings.Builder
 	for _, r := range model.Roles {
@@ -164,8 +207,12 @@ func (f *Fleet) start(exe string, m *Member) error {
 			fmt.Fprintf(&vendor, "  %s: %q\n", r, w)
 		}
 	}
-	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet.\nname: %s\nsystem: %s\nprofile: %s\nsite: simulated\nlisten: 127.0.0.1:0\nstate_dir: .\nrole_file: role\npermissions: [read, act]\nvendor_roles:\n%s",
-		m.Name, m.System, m.Profile, vendor.String())
+	site := m.site
+	if site == "" {
+		site = "simulated"
+	}
+	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet: the vendor services it supervises are\n# simulations (vigil sim), not the vendor's products.\nname: %s\nsystem: %s\nprofile: %s\nsite: %q\nlisten: 127.0.0.1:0\nstate_dir: .\npermissions: [read, act]\nvendor_roles:\n%s%s",
+		m.Name, m.System, m.Profile, site, vendor.String(), body)
 	cfgPath := filepath.Join(m.StateDir, "agent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("config of %s: %w", m.Name, err)
@@ -235,14 +282,14 @@ func (f *Fleet) probe(ctx context.Context, m *Member) error {
 	return nil
 }
 
-func (f *Fleet) writeFleetFile() error {
+func (f *Fleet) writeFile() error {
 	b, err := json.MarshalIndent(struct {
 		Members []*Member `json:"members"`
 	}{f.Members}, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(f.Dir, FleetFile)
+	path := filepath.Join(f.Dir, File)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -273,9 +320,9 @@ func (f *Fleet) Stop() {
 	wg.Wait()
 }
 
-// ReadFleetFile reads DIR/fleet.json.
-func ReadFleetFile(dir string) ([]Member, error) {
-	path := filepath.Join(dir, FleetFile)
+// ReadFile reads DIR/fleet.json.
+func ReadFile(dir string) ([]Member, error) {
+	path := filepath.Join(dir, File)
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
