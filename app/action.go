@@ -1,13 +1,16 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -16,7 +19,11 @@ import (
 	"github.com/vigilops/vigil/model"
 )
 
-const actionUsage = `usage: vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json] [--data DIR]
+const actionUsage = `usage: vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--timeout D] [--json] [--data DIR]
+
+When no answer comes within the timeout (default 30s), the action may or may
+not have been done; on a terminal you are asked whether to ask the agent again
+with the same request id, which never makes it act twice.
 
 actions: service.start, service.stop, service.restart, service.status (service=NAME)
          settings.get, settings.set (dir=NAME path=FILE key=KEY [value=VALUE])
@@ -30,12 +37,16 @@ type actionArgs struct {
 	params                    map[string]string
 	dryRun, asJSON            bool
 	requestID, operator, data string
+	timeout                   time.Duration // how long to wait for an answer before asking the operator
+
+	interactive bool      // stdin is a terminal where the operator can answer
+	stdin       io.Reader // where answers come from
 }
 
 // parseActionArgs accepts flags before, between and after the positional
 // arguments, as operators type them.
 func parseActionArgs(args []string) (actionArgs, error) {
-	a := actionArgs{params: map[string]string{}}
+	a := actionArgs{params: map[string]string{}, timeout: actions.DefaultDoTimeout}
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -54,7 +65,7 @@ func parseActionArgs(args []string) (actionArgs, error) {
 			} else {
 				a.asJSON = true
 			}
-		case "request-id", "operator", "data":
+		case "request-id", "operator", "data", "timeout":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return a, fmt.Errorf("--%s needs a value", name)
@@ -69,6 +80,12 @@ func parseActionArgs(args []string) (actionArgs, error) {
 				a.operator = value
 			case "data":
 				a.data = value
+			case "timeout":
+				d, err := time.ParseDuration(value)
+				if err != nil || d <= 0 {
+					return a, fmt.Errorf("--timeout %q: expected a duration such as 30s or 2m", value)
+				}
+				a.timeout = d
 			}
 		default:
 			return a, fmt.Errorf("unknown flag %s", arg)
@@ -100,6 +117,13 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 	if a.operator == "" {
 		a.operator = os.Getenv("USER")
 	}
+	a.stdin = os.Stdin
+	a.interactive = !a.asJSON && isTerminal(os.Stdin)
+	return runAction(a, stdout, stderr)
+}
+
+// runAction sends the parsed action and reports its outcome.
+func runAction(a actionArgs, stdout, stderr io.Writer) int {
 	req := actions.Request{RequestID: a.requestID, Action: a.action, Params: a.params, DryRun: a.dryRun,
 		Operator: a.operator, Epoch: consoleEpoch()}
 	if req.RequestID == "" {
@@ -143,14 +167,35 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	rec := model.ActionRecord{RequestID: req.RequestID, AgentID: srv.ID, Server: srv.Name, Action: req.Action,
-		DryRun: req.DryRun, Operator: req.Operator, Epoch: req.Epoch, Sent: time.Now().UTC()}
-	if err := store.RecordActionSent(ctx, rec, req.Params); err != nil {
-		// A resend of a known request id is fine: the record exists.
-		if a.requestID == "" {
-			fmt.Fprintln(stderr, "vigil action:", err)
+	timeout := a.timeout
+	for {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		res, err := sendAction(actx, store, cert, srv, req, a.requestID != "")
+		cancel()
+		var ue *actions.UncertainError
+		if !errors.As(err, &ue) || ctx.Err() != nil {
+			return reportAction(stdout, stderr, a, srv, req, res, err)
+		}
+		// The agent may or may not have acted. Resending the same request id
+		// is safe (it never acts twice) but may act now, long after the
+		// operator asked: so the operator decides.
+		fmt.Fprintf(stderr, "vigil action: no answer from %s for %v: %s may or may not have been done.\n", srv.Name, timeout, req.Action)
+		if !a.interactive || !askYes(a.stdin, stderr, fmt.Sprintf("Ask %s again with the same request id (it will not act twice)? [y/N] ", srv.Name)) {
+			fmt.Fprintf(stderr, "To learn the outcome later, run: vigil action %s --request-id %s\n", actionCommandLine(a), req.RequestID)
 			return exitFailed
 		}
+		a.requestID = req.RequestID // the record exists now
+	}
+}
+
+// sendAction sends req to a paired server's agent and records the request
+// and its outcome in the console's store. resend says the request id may
+// already be recorded, by an earlier try.
+func sendAction(ctx context.Context, store *model.Store, cert tls.Certificate, srv model.ServerView, req actions.Request, resend bool) (actions.Result, error) {
+	rec := model.ActionRecord{RequestID: req.RequestID, AgentID: srv.ID, Server: srv.Name, Action: req.Action,
+		DryRun: req.DryRun, Operator: req.Operator, Epoch: req.Epoch, Sent: time.Now().UTC()}
+	if err := store.RecordActionSent(ctx, rec, req.Params); err != nil && !resend {
+		return actions.Result{}, err
 	}
 	client := actions.NewClient(srv.Address, srv.Fingerprint, cert)
 	defer client.Close()
@@ -166,10 +211,54 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		state, detail = "error", err.Error()
 	}
-	if rerr := store.RecordActionResult(context.WithoutCancel(ctx), req.RequestID, state, detail, time.Now().UTC()); rerr != nil {
-		fmt.Fprintln(stderr, "vigil action:", rerr)
+	if rerr := store.RecordActionResult(context.WithoutCancel(ctx), req.RequestID, state, detail, time.Now().UTC()); rerr != nil && err == nil {
+		err = fmt.Errorf("%s was %s, but recording it failed: %w", req.Action, res.State, rerr)
 	}
+	return res, err
+}
 
+// askYes asks a yes/no question on the terminal; anything but yes is no.
+func askYes(in io.Reader, out io.Writer, question string) bool {
+	fmt.Fprint(out, question)
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// actionCommandLine repeats the operator's action, for a hint.
+func actionCommandLine(a actionArgs) string {
+	parts := []string{shellQuote(a.server), shellQuote(a.action)}
+	keys := make([]string, 0, len(a.params))
+	for k := range a.params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, shellQuote(k+"="+a.params[k]))
+	}
+	if a.dryRun {
+		parts = append(parts, "--dry-run")
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r == '/' || r == '=' || r == ':' || r == ',' ||
+			'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// reportAction prints an action's outcome and returns the exit status.
+func reportAction(stdout, stderr io.Writer, a actionArgs, srv model.ServerView, req actions.Request, res actions.Result, err error) int {
+	var ae *actions.AgentError
+	errors.As(err, &ae)
 	if a.asJSON && err == nil {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -235,4 +324,10 @@ func printResult(w io.Writer, server string, r actions.Result) {
 		}
 	}
 	fmt.Fprintf(w, "request id: %s\n", r.RequestID)
+}
+
+// isTerminal says whether f is a terminal an operator types into.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

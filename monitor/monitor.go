@@ -62,6 +62,7 @@ type Monitor struct {
 
 type tracked struct {
 	view     model.ServerView
+	status   *actions.Status // the agent's last full status, for detail views
 	watching bool
 	kick     chan struct{} // wakes the watcher's backoff when the address changes
 }
@@ -299,6 +300,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			if err := actions.MatchFingerprint(v.Fingerprint, l.Status.Fingerprint); err != nil {
 				return err
 			}
+			m.keepStatus(v.ID, *l.Status)
 			m.apply(ctx, statusObservation(*l.Status, ""), "")
 		case wasSilent:
 			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
@@ -311,6 +313,27 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		err = cause
 	}
 	return heard, err
+}
+
+// keepStatus remembers an agent's latest full status.
+func (m *Monitor) keepStatus(id string, st actions.Status) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.servers[id]; t != nil {
+		t.status = &st
+	}
+}
+
+// Status is the last full status a paired agent sent on its watch stream:
+// services, facts and what it may be asked to do. ok is false until one
+// has arrived.
+func (m *Monitor) Status(id string) (st actions.Status, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.servers[id]; t != nil && t.status != nil {
+		return *t.status, true
+	}
+	return actions.Status{}, false
 }
 
 func statusObservation(st actions.Status, address string) model.Observation {

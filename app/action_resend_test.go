@@ -1,0 +1,108 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/agent"
+)
+
+// An action that outlasts --timeout leaves its outcome uncertain. The
+// operator is asked before the request is sent again; yes learns the outcome
+// with the same request id, and the command still ran only once. Without a
+// terminal nothing is resent and the command to learn the outcome is shown.
+func TestActionAsksBeforeResendingAfterATimeout(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs.txt")
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfgPath, []byte(`name: slowpoke
+system: s
+profile: redstor
+listen: 127.0.0.1:0
+state_dir: state
+advertise: false
+permissions: [read, act]
+role_file: role
+commands:
+  - name: slow-backup
+    argv: [sh, -c, "echo run >> `+runs+`; sleep 2"]
+    timeout: 1m
+`), 0o644)
+	state := filepath.Join(dir, "state")
+	os.MkdirAll(state, 0o700)
+	if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vigilBin, "agent", "run", "--config", cfgPath)
+	cmd.Stderr = &testWriter{t: t, prefix: "agent: "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var addr string
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if addr, err = agent.BoundAddress(state); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent did not start: %v", err)
+		}
+	}
+	data := t.TempDir()
+	c, _, _ := testConsole(t, data)
+	if _, err := c.pair(context.Background(), addr, testCode); err != nil {
+		t.Fatal(err)
+	}
+
+	base := actionArgs{server: "slowpoke", action: actions.CommandRun, params: map[string]string{"command": "slow-backup"},
+		operator: "test", data: data, timeout: 700 * time.Millisecond}
+
+	// No terminal: nothing is resent, and the way to learn the outcome is shown.
+	var out, errOut bytes.Buffer
+	a := base
+	if code := runAction(a, &out, &errOut); code != exitFailed {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "may or may not have been done") || !strings.Contains(errOut.String(), "--request-id ") {
+		t.Errorf("stderr does not explain the uncertainty and how to learn the outcome:\n%s", errOut.String())
+	}
+	id := errOut.String()[strings.LastIndex(errOut.String(), "--request-id ")+len("--request-id "):]
+	id = strings.TrimSpace(id)
+
+	// The operator answers no, then yes: the second ask learns the outcome.
+	out.Reset()
+	errOut.Reset()
+	a = base
+	a.requestID, a.interactive, a.stdin = id, true, strings.NewReader("n\n")
+	if code := runAction(a, &out, &errOut); code != exitFailed && code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
+	}
+	a.stdin = strings.NewReader("y\ny\ny\ny\n")
+	a.timeout = 3 * time.Second
+	out.Reset()
+	errOut.Reset()
+	if code := runAction(a, &out, &errOut); code != exitOK {
+		t.Fatalf("after answering yes: exit %d; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "done") || !strings.Contains(out.String(), id) {
+		t.Errorf("outcome not reported for request %s:\n%s", id, out.String())
+	}
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 1 {
+		t.Errorf("the command ran %d times, want once", strings.Count(string(b), "run"))
+	}
+	recs, err := c.store.Actions(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].RequestID != id || recs[0].State != actions.StateDone {
+		t.Errorf("console's record of the action: %+v, want one, done, %s", recs, id)
+	}
+}
