@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -125,4 +126,35 @@ func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
 		return nil, fmt.Errorf("GET %s%s: %s: %s", c.base, path, resp.Status, body)
 	}
 	return resp, nil
+}
+
+// Audit fetches up to a page of the agent's audit entries newer than since
+// (GET /v1/audit), oldest first.
+func (c *Client) Audit(ctx context.Context, since uint64) ([]AuditEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.get(ctx, "/v1/audit?since="+strconv.FormatUint(since, 10))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Entries []AuditEntry `json:"entries"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("audit from %s: %w", c.base, err)
+	}
+	for i, e := range doc.Entries {
+		if e.ID <= since || (i > 0 && e.ID <= doc.Entries[i-1].ID) {
+			return nil, fmt.Errorf("audit from %s: entry ids out of order (%d after %d, asked for those after %d)", c.base, e.ID, max(since, prevID(doc.Entries, i)), since)
+		}
+	}
+	return doc.Entries, nil
+}
+
+func prevID(es []AuditEntry, i int) uint64 {
+	if i == 0 {
+		return 0
+	}
+	return es[i-1].ID
 }

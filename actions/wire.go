@@ -31,6 +31,9 @@ type Status struct {
 	// Declared is what the agent may act on, so a console can offer only
 	// actions the agent will accept.
 	Declared *Declared `json:"declared,omitempty"`
+	// AuditSeq is the id of the agent's newest audit entry: a console that
+	// has mirrored less fetches GET /v1/audit?since=ITS_LAST.
+	AuditSeq uint64 `json:"audit_seq,omitempty"`
 }
 
 // Declared lists, by name, what an agent's config lets consoles act on.

@@ -105,7 +105,11 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.pairing = NewPairing(cfg.StateDir, nil)
 	a.pairing.Log = a.log
-	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint}
+	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint, audited: a.audited}
+	if a.status.AuditSeq, err = oplog.LastAuditID(context.Background()); err != nil {
+		a.Close()
+		return nil, err
+	}
 	for _, f := range cfg.Facts {
 		v, err := newValueProbe(f.Probe, cfg.Settings)
 		if err != nil {
@@ -399,6 +403,16 @@ func BoundAddress(stateDir string) (string, error) {
 		return "", fmt.Errorf("%s: %q has no port", AddressFile, s)
 	}
 	return s, nil
+}
+
+// audited publishes the id of the newest audit entry in the status.
+func (a *Agent) audited(id uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if id > a.status.AuditSeq {
+		a.status.AuditSeq = id
+		a.bumpLocked()
+	}
 }
 
 // fact is a declared fact and the probe that reads it.

@@ -24,6 +24,9 @@ type actionAPI struct {
 	// console names the client of a request (its key fingerprint); empty
 	// until pairing exists.
 	console func(*http.Request) string
+	// audited is told the id of every new audit entry, so consoles learn
+	// there is something to mirror.
+	audited func(id uint64)
 
 	// mutating actions run one at a time: two consoles must not interleave
 	// the steps of a failover on one host.
@@ -133,8 +136,11 @@ func (api *actionAPI) refuse(ctx context.Context, w http.ResponseWriter, code in
 func (api *actionAPI) audit(ctx context.Context, req *actions.Request, console, result, detail string) {
 	// An audit failure must not hide the answer from the console; the
 	// operation log still holds the request.
-	_ = api.log.Audit(ctx, actions.AuditEntry{Time: api.now(), Console: console, Operator: req.Operator,
+	id, err := api.log.Audit(ctx, actions.AuditEntry{Time: api.now(), Console: console, Operator: req.Operator,
 		RequestID: req.RequestID, Action: req.Action, Params: req.Params, Result: result, Detail: detail})
+	if err == nil && api.audited != nil {
+		api.audited(id)
+	}
 }
 
 func statusOf(res actions.Result) int {

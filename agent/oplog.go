@@ -213,14 +213,23 @@ func (op *operation) result() actions.Result {
 }
 
 // Audit appends one entry to the audit trail.
-func (l *OpLog) Audit(ctx context.Context, e actions.AuditEntry) error {
+func (l *OpLog) Audit(ctx context.Context, e actions.AuditEntry) (uint64, error) {
 	params, _ := json.Marshal(e.Params)
 	row := auditEntry{Time: e.Time.UTC(), Console: e.Console, Operator: e.Operator, RequestID: e.RequestID,
 		Action: e.Action, Params: string(params), Result: e.Result, Detail: e.Detail}
 	if err := l.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return fmt.Errorf("audit log %s: %w", l.path, err)
+		return 0, fmt.Errorf("audit log %s: %w", l.path, err)
 	}
-	return nil
+	return row.ID, nil
+}
+
+// LastAuditID is the id of the newest audit entry, 0 when there is none.
+func (l *OpLog) LastAuditID(ctx context.Context) (uint64, error) {
+	var id uint64
+	if err := l.db.WithContext(ctx).Model(&auditEntry{}).Select("COALESCE(MAX(id), 0)").Scan(&id).Error; err != nil {
+		return 0, fmt.Errorf("audit log %s: %w", l.path, err)
+	}
+	return id, nil
 }
 
 // AuditSince returns up to limit entries with an id greater than since.

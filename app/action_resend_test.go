@@ -35,32 +35,9 @@ commands:
     argv: [sh, -c, "echo run >> `+runs+`; sleep 2"]
     timeout: 1m
 `), 0o644)
-	state := filepath.Join(dir, "state")
-	os.MkdirAll(state, 0o700)
-	if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(vigilBin, "agent", "run", "--config", cfgPath)
-	cmd.Stderr = &testWriter{t: t, prefix: "agent: "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var addr string
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if addr, err = agent.BoundAddress(state); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent did not start: %v", err)
-		}
-	}
 	data := t.TempDir()
 	c, _, _ := testConsole(t, data)
-	if _, err := c.pair(context.Background(), addr, testCode); err != nil {
-		t.Fatal(err)
-	}
+	startPairedAgent(t, c, cfgPath)
 
 	base := actionArgs{server: "slowpoke", action: actions.CommandRun, params: map[string]string{"command": "slow-backup"},
 		operator: "test", data: data, timeout: 700 * time.Millisecond}
@@ -105,4 +82,34 @@ commands:
 	if len(recs) != 1 || recs[0].RequestID != id || recs[0].State != actions.StateDone {
 		t.Errorf("console's record of the action: %+v, want one, done, %s", recs, id)
 	}
+}
+
+// startPairedAgent runs `vigil agent run --config cfgPath` (its state_dir
+// must be "state" beside the config) and pairs console c with it.
+func startPairedAgent(t *testing.T, c *console, cfgPath string) (addr string) {
+	t.Helper()
+	state := filepath.Join(filepath.Dir(cfgPath), "state")
+	os.MkdirAll(state, 0o700)
+	if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vigilBin, "agent", "run", "--config", cfgPath)
+	cmd.Stderr = &testWriter{t: t, prefix: "agent: "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if addr, err = agent.BoundAddress(state); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent did not start: %v", err)
+		}
+	}
+	if _, err := c.pair(context.Background(), addr, testCode); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }

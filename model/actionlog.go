@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm/clause"
 )
 
 // ActionRecord is the console's copy of one action it asked an agent to
@@ -71,4 +73,80 @@ func (s *Store) FindServer(ctx context.Context, nameOrID string) (ServerView, er
 	default:
 		return ServerView{}, fmt.Errorf("%d servers are named %q; give the agent id instead (see `vigil status --json`)", len(rows), nameOrID)
 	}
+}
+
+// AuditRecord is the console's mirror of one entry of an agent's audit log:
+// every request the agent received, from any console, accepted or refused.
+type AuditRecord struct {
+	ID        uint      `gorm:"primaryKey"`
+	AgentID   string    `gorm:"uniqueIndex:idx_audit_agent_seq;not null"`
+	Seq       uint64    `gorm:"uniqueIndex:idx_audit_agent_seq;not null"` // the entry's id on the agent
+	Server    string    // the server's name when the entry was mirrored
+	Time      time.Time `gorm:"index"`
+	Console   string    // fingerprint of the console's key
+	Operator  string
+	RequestID string `gorm:"index"`
+	Action    string
+	Params    string // JSON
+	Result    string
+	Detail    string
+}
+
+// AuditEntry is one entry as an agent reports it, for MirrorAudit.
+type AuditEntry struct {
+	Seq       uint64
+	Time      time.Time
+	Console   string
+	Operator  string
+	RequestID string
+	Action    string
+	Params    map[string]string
+	Result    string
+	Detail    string
+}
+
+// AuditCursor is the sequence number of the newest entry mirrored from an
+// agent, 0 when none is.
+func (s *Store) AuditCursor(ctx context.Context, agentID string) (uint64, error) {
+	var seq uint64
+	err := s.db.WithContext(ctx).Model(&AuditRecord{}).Where("agent_id = ?", agentID).
+		Select("COALESCE(MAX(seq), 0)").Scan(&seq).Error
+	if err != nil {
+		return 0, fmt.Errorf("audit cursor of %s in %s: %w", agentID, s.path, err)
+	}
+	return seq, nil
+}
+
+// MirrorAudit stores entries of an agent's audit log in one transaction;
+// entries already mirrored are left as they are, so fetching a page twice
+// is harmless.
+func (s *Store) MirrorAudit(ctx context.Context, agentID, server string, entries []AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	rows := make([]AuditRecord, len(entries))
+	for i, e := range entries {
+		b, _ := json.Marshal(e.Params)
+		rows[i] = AuditRecord{AgentID: agentID, Seq: e.Seq, Server: server, Time: e.Time.UTC(), Console: e.Console,
+			Operator: e.Operator, RequestID: e.RequestID, Action: e.Action, Params: string(b), Result: e.Result, Detail: e.Detail}
+	}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error
+	if err != nil {
+		return fmt.Errorf("mirror audit of %s in %s: %w", server, s.path, err)
+	}
+	return nil
+}
+
+// Audit lists mirrored audit entries, newest first; an empty agentID
+// means every agent's.
+func (s *Store) Audit(ctx context.Context, agentID string, limit int) ([]AuditRecord, error) {
+	var out []AuditRecord
+	q := s.db.WithContext(ctx).Order("time DESC, seq DESC").Limit(limit)
+	if agentID != "" {
+		q = q.Where("agent_id = ?", agentID)
+	}
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list audit in %s: %w", s.path, err)
+	}
+	return out, nil
 }

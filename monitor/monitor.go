@@ -23,6 +23,8 @@ type Store interface {
 	Servers(ctx context.Context) ([]model.ServerView, error)
 	SetPaired(ctx context.Context, agentID, fingerprint string) (model.ServerView, error)
 	SetIdentityChanged(ctx context.Context, agentID string) (model.ServerView, error)
+	AuditCursor(ctx context.Context, agentID string) (uint64, error)
+	MirrorAudit(ctx context.Context, agentID, server string, entries []model.AuditEntry) error
 }
 
 var _ Store = (*model.Store)(nil)
@@ -63,6 +65,10 @@ type Monitor struct {
 type tracked struct {
 	view     model.ServerView
 	status   *actions.Status // the agent's last full status, for detail views
+	// auditing is true while the agent's audit log is being mirrored;
+	// auditAgain asks for one more round when it ends.
+	auditing, auditAgain bool
+	audited              uint64 // the newest entry known to be mirrored
 	watching bool
 	kick     chan struct{} // wakes the watcher's backoff when the address changes
 }
@@ -301,6 +307,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 				return err
 			}
 			m.keepStatus(v.ID, *l.Status)
+			m.mirrorAudit(v, l.Status.AuditSeq)
 			m.apply(ctx, statusObservation(*l.Status, ""), "")
 		case wasSilent:
 			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
@@ -313,6 +320,70 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		err = cause
 	}
 	return heard, err
+}
+
+// mirrorAudit copies the agent's new audit entries into the store, in the
+// background: the watch stream must not wait for it. One round runs at a
+// time per agent; a request during a round makes one more.
+func (m *Monitor) mirrorAudit(v model.ServerView, newest uint64) {
+	m.mu.Lock()
+	t := m.servers[v.ID]
+	if t == nil || m.ctx == nil || newest <= t.audited {
+		m.mu.Unlock()
+		return
+	}
+	if t.auditing {
+		t.auditAgain = true
+		m.mu.Unlock()
+		return
+	}
+	t.auditing = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			done, err := m.mirrorAuditRound(m.ctx, v)
+			if err != nil && m.ctx.Err() == nil {
+				m.log.Warn("audit log not mirrored; will try again on the next change", "server", v.Name, "err", err)
+			}
+			m.mu.Lock()
+			t.audited = max(t.audited, done)
+			if !t.auditAgain || m.ctx.Err() != nil {
+				t.auditing = false
+				m.mu.Unlock()
+				return
+			}
+			t.auditAgain = false
+			m.mu.Unlock()
+		}
+	}()
+}
+
+// mirrorAuditRound mirrors every entry newer than the store's cursor and
+// returns the newest mirrored.
+func (m *Monitor) mirrorAuditRound(ctx context.Context, v model.ServerView) (uint64, error) {
+	since, err := m.store.AuditCursor(ctx, v.ID)
+	if err != nil {
+		return 0, err
+	}
+	c := actions.NewClient(v.Address, v.Fingerprint, m.cert)
+	defer c.Close()
+	for {
+		entries, err := c.Audit(ctx, since)
+		if err != nil || len(entries) == 0 {
+			return since, err
+		}
+		rows := make([]model.AuditEntry, len(entries))
+		for i, e := range entries {
+			rows[i] = model.AuditEntry{Seq: e.ID, Time: e.Time, Console: e.Console, Operator: e.Operator,
+				RequestID: e.RequestID, Action: e.Action, Params: e.Params, Result: e.Result, Detail: e.Detail}
+		}
+		if err := m.store.MirrorAudit(ctx, v.ID, v.Name, rows); err != nil {
+			return since, err
+		}
+		since = entries[len(entries)-1].ID
+	}
 }
 
 // keepStatus remembers an agent's latest full status.
