@@ -63,14 +63,14 @@ type Monitor struct {
 }
 
 type tracked struct {
-	view     model.ServerView
-	status   *actions.Status // the agent's last full status, for detail views
+	view   model.ServerView
+	status *actions.Status // the agent's last full status, for detail views
 	// auditing is true while the agent's audit log is being mirrored;
 	// auditAgain asks for one more round when it ends.
 	auditing, auditAgain bool
 	audited              uint64 // the newest entry known to be mirrored
-	watching bool
-	kick     chan struct{} // wakes the watcher's backoff when the address changes
+	watching             bool
+	kick                 chan struct{} // wakes the watcher's backoff when the address changes
 }
 
 // New returns a monitor over store that presents cert to agents.
