@@ -191,3 +191,47 @@ func writer(dir, prefix string) {
 		}
 	}
 }
+
+func TestEventsStoredFilteredAndPruned(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	base := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	for i, e := range []Event{
+		{Kind: EventDown, Severity: SeverityCritical, System: "k2-san", Server: "K2server1", From: "up", To: "down"},
+		{Kind: EventRole, Severity: SeverityWarning, System: "k2-san", Server: "K2server2", From: "standby", To: "primary"},
+		{Kind: EventUp, Severity: SeverityInfo, System: "redstor", Server: "AS-1"},
+	} {
+		e.Time = base.Add(time.Duration(i) * time.Hour)
+		if _, err := s.AddEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(f EventFilter, want ...string) {
+		t.Helper()
+		got, err := s.Events(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, e := range got {
+			kinds = append(kinds, e.Kind)
+		}
+		if fmt.Sprint(kinds) != fmt.Sprint(want) {
+			t.Errorf("events %+v = %v, want %v (newest first)", f, kinds, want)
+		}
+	}
+	check(EventFilter{}, EventUp, EventRole, EventDown)
+	check(EventFilter{System: "k2-san"}, EventRole, EventDown)
+	check(EventFilter{MinSeverity: SeverityWarning}, EventRole, EventDown)
+	check(EventFilter{Kinds: []string{EventDown, EventUp}}, EventUp, EventDown)
+	check(EventFilter{Since: base.Add(30 * time.Minute), Until: base.Add(90 * time.Minute)}, EventRole)
+	n, err := s.PruneEvents(ctx, base.Add(90*time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want 2", n, err)
+	}
+	check(EventFilter{}, EventUp)
+}
