@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -30,6 +31,10 @@ commands:
   run --config FILE      serve the agent API and advertise this server
   init --profile P       print a commented example config (profiles: %s)
   pair-code --config F   print a one-time pairing code for a console (valid 10 minutes)
+  install --config F     register the agent as a systemd unit (Linux) or a Windows service, enabled
+                         but not started, with the least privilege the config needs; --dry-run
+                         prints what it would do. Linux: [--user NAME] [--unit NAME]
+  uninstall --config F   stop and unregister the agent; keeps its config, keys and pairings
   version                print the version
 `
 
@@ -47,6 +52,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return initCmd(args[1:], stdout, stderr)
 	case "pair-code":
 		return pairCodeCmd(args[1:], stdout, stderr)
+	case "install":
+		return installCmd(args[1:], stdout, stderr)
+	case "uninstall":
+		return uninstallCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "vigil-agent", actions.Version)
 		return ExitOK
@@ -60,21 +69,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCmd(args []string, stderr io.Writer) int {
+	if underServiceManager() {
+		return runUnderServiceManager(args)
+	}
 	cfg, code := configFromFlags("run", args, stderr)
 	if cfg == nil {
 		return code
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, stderr)
+}
+
+// serve runs the agent until ctx is cancelled, logging to logw, and returns
+// the exit status.
+func serve(ctx context.Context, cfg *Config, logw io.Writer) int {
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	a, err := New(cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "vigil-agent:", err)
+		fmt.Fprintln(logw, "vigil-agent:", err)
 		return ExitFailed
 	}
 	defer a.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(stderr, "vigil-agent:", err)
+		fmt.Fprintln(logw, "vigil-agent:", err)
 		return ExitFailed
 	}
 	return ExitOK
@@ -111,6 +129,11 @@ func pairCodeCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil-agent pair-code:", err)
 		return ExitFailed
+	}
+	// Run as root for an agent installed as its own user, the code file
+	// must go to that user, or the agent cannot read it.
+	if err := handToStateOwner(filepath.Join(cfg.StateDir, PairCodeFile), cfg.StateDir); err != nil {
+		fmt.Fprintf(stderr, "vigil-agent pair-code: the agent's user may not be able to read the code: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "pairing code for %s: %s\nvalid until %s; on the console run:\n  vigil pair ADDRESS --code %s\n",
 		cfg.Name, code, expires.Local().Format("15:04:05"), code)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -207,7 +206,11 @@ func (f *Fleet) Crash(name, service string) int {
 	if err != nil {
 		f.t.Fatalf("crash %s on %s: pid file: %v", service, name, err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill() // SIGKILL on Unix
+	}
+	if err != nil {
 		f.t.Fatalf("crash %s on %s: kill %d: %v", service, name, pid, err)
 	}
 	return pid
