@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
@@ -41,6 +42,7 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           run a simulated fleet, headless
   vigil status [--data DIR] [--wait D] [--json]
                                           discover servers and print their status
+  vigil watch [--data DIR] [--json]       print events as they happen (one JSON object a line with --json)
   vigil pair (ADDRESS | --all) --code CODE [--data DIR] [--wait D]
                                           pair with an agent, using the code vigil-agent pair-code printed
   vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fleetCmd(args, stdout, stderr)
 	case "status":
 		return statusCmd(args, stdout, stderr)
+	case "watch":
+		return watchCmd(args, stdout, stderr)
 	case "pair":
 		return pairCmd(args, stdout, stderr)
 	case "action":
@@ -169,7 +173,11 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	ctx, cancel := context.WithCancel(ctx)
 	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
 	browser := &discovery.Browser{Logger: log}
-	c.wg.Add(2)
+	c.wg.Add(3)
+	go func() {
+		defer c.wg.Done()
+		c.pruneEvents(ctx, EventRetention)
+	}()
 	go func() {
 		defer c.wg.Done()
 		if err := c.mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -183,6 +191,27 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 		}
 	}()
 	return c, nil
+}
+
+// EventRetention is how long events are kept.
+const EventRetention = 90 * 24 * time.Hour
+
+// pruneEvents deletes events older than keep, now and once a day.
+func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
+	for {
+		n, err := c.store.PruneEvents(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("old events not pruned", "err", err)
+		case n > 0:
+			c.log.Info("pruned old events", "count", n, "older than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }
 
 // openCLIConsole opens the console for a headless subcommand: the data

@@ -24,6 +24,7 @@ type Store interface {
 	SetPaired(ctx context.Context, agentID, fingerprint string) (model.ServerView, error)
 	SetIdentityChanged(ctx context.Context, agentID string) (model.ServerView, error)
 	AuditCursor(ctx context.Context, agentID string) (uint64, error)
+	AddEvent(ctx context.Context, e model.Event) (model.Event, error)
 	MirrorAudit(ctx context.Context, agentID, server string, entries []model.AuditEntry) error
 }
 
@@ -48,6 +49,8 @@ type Monitor struct {
 	// reported unreachable; after ten times as long the stream is dropped
 	// and dialled again. Set before Run.
 	Silence time.Duration
+	// Detect tunes what becomes an event. Set before Run.
+	Detect DetectorConfig
 
 	mu      sync.Mutex
 	servers map[string]*tracked
@@ -60,6 +63,12 @@ type Monitor struct {
 	pending  chan discovery.Sighting
 	started  chan struct{}
 	lastSeen map[string]time.Time // last time LastSeen was written, per server
+
+	det       *Detector     // guarded by mu
+	evQueue   []model.Event // events not yet stored, oldest first; guarded by mu
+	evWake    chan struct{} // a token when evQueue has grown
+	evSubs    map[int]chan model.Event
+	evDropped bool
 }
 
 type tracked struct {
@@ -82,6 +91,8 @@ func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 		pending:  make(chan discovery.Sighting, 256),
 		started:  make(chan struct{}),
 		lastSeen: map[string]time.Time{},
+		evWake:   make(chan struct{}, 1),
+		evSubs:   map[int]chan model.Event{},
 	}
 }
 
@@ -94,17 +105,22 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.ctx = ctx
+	m.det = NewDetector(m.Detect)
 	for _, v := range known {
 		// What the store remembers is the last known picture; until an agent
 		// speaks, its health is not known.
 		v.Health, v.Detail = model.HealthUnknown, "not heard from since the console started"
 		m.servers[v.ID] = &tracked{view: v, kick: make(chan struct{}, 1)}
+		m.det.View(v, time.Now())
 		m.startWatchLocked(v.ID)
 	}
 	m.mu.Unlock()
 	close(m.started)
 
 	defer m.wg.Wait()
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.storeEvents(ctx) }()
+	go func() { defer m.wg.Done(); m.tick(ctx) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -392,6 +408,9 @@ func (m *Monitor) keepStatus(id string, st actions.Status) {
 	defer m.mu.Unlock()
 	if t := m.servers[id]; t != nil {
 		t.status = &st
+		if m.det != nil {
+			m.emitLocked(m.det.Status(t.view, st.Services, st.Facts, time.Now()))
+		}
 	}
 }
 
@@ -465,6 +484,9 @@ func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 	t.view = v
 	if visible(old) == visible(v) {
 		return
+	}
+	if m.det != nil {
+		m.emitLocked(m.det.View(v, time.Now()))
 	}
 	if old.Role != v.Role || old.Health != v.Health {
 		m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", v.Detail)

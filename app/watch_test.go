@@ -1,0 +1,160 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/model"
+)
+
+// agentProc is an agent process a test started; its role is a file.
+type agentProc struct {
+	name, roleFile string
+	cmd            *exec.Cmd
+}
+
+// startRoleAgents runs one agent process per name, all of one k2san
+// system, each with role from roles, and pairs the console in data with
+// them. The console is closed again, so a CLI command can use data.
+func startRoleAgents(t *testing.T, data string, names, roles []string) []*agentProc {
+	t.Helper()
+	c, _, _ := testConsole(t, data)
+	var out []*agentProc
+	for i, name := range names {
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		os.MkdirAll(state, 0o700)
+		roleFile := filepath.Join(dir, "role")
+		os.WriteFile(roleFile, []byte(roles[i]), 0o644)
+		cfg := filepath.Join(dir, "agent.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: watched\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: state\nadvertise: false\nrole_file: role\n", name)), 0o644)
+		if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(vigilBin, "agent", "run", "--config", cfg)
+		cmd.Stderr = &testWriter{t: t, prefix: name + ": "}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
+		var addr string
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if addr, err = agent.BoundAddress(state); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("agent %s did not start: %v", name, err)
+			}
+		}
+		if _, err := c.pair(context.Background(), addr, testCode); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &agentProc{name: name, roleFile: roleFile, cmd: cmd})
+	}
+	c.Close()
+	return out
+}
+
+// TestWatchPrintsEvents runs `vigil watch --json` and shows the events of
+// a split brain, a frozen agent, a killed agent, each once and in
+// DESIGN.md's shape.
+func TestWatchPrintsEvents(t *testing.T) {
+	data := t.TempDir()
+	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
+
+	cmd := exec.Command(vigilBin, "watch", "--json", "--data", data)
+	cmd.Stderr = &testWriter{t: t, prefix: "watch: "}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("watch printed a line that is not JSON: %q", sc.Text())
+				continue
+			}
+			lines <- m
+		}
+		close(lines)
+	}()
+	next := func(what, kind, server string) map[string]any {
+		t.Helper()
+		timeout := time.After(15 * time.Second)
+		for {
+			select {
+			case m, ok := <-lines:
+				if !ok {
+					t.Fatalf("watch ended before %s", what)
+				}
+				for _, k := range []string{"time", "system", "server", "kind", "severity", "from", "to", "detail"} {
+					if _, ok := m[k]; !ok {
+						t.Errorf("event %v lacks %q", m, k)
+					}
+				}
+				if m["kind"] == kind && m["server"] == server {
+					return m
+				}
+				t.Logf("event on the way to %s: %v", what, m)
+			case <-timeout:
+				t.Fatalf("no %s event within 15 s", what)
+			}
+		}
+	}
+	// Let the console hear both agents before anything happens.
+	time.Sleep(1500 * time.Millisecond)
+
+	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
+	e := next("split brain", model.EventSplitBrain, "")
+	if e["severity"] != "critical" || e["system"] != "watched" || e["to"] != "K2server1,K2server2" {
+		t.Errorf("split-brain event %v", e)
+	}
+	os.WriteFile(agents[0].roleFile, []byte("standby"), 0o644)
+	next("split brain resolved", model.EventSplitBrain, "")
+
+	agents[0].cmd.Process.Signal(syscall.SIGSTOP)
+	e = next("silent loss of a frozen agent", model.EventUnreachable, "K2server1")
+	if e["severity"] != "warning" {
+		t.Errorf("unreachable event %v", e)
+	}
+	agents[0].cmd.Process.Signal(syscall.SIGCONT)
+	next("frozen agent back", model.EventUp, "K2server1")
+
+	killed := time.Now()
+	agents[1].cmd.Process.Kill()
+	e = next("a killed agent", model.EventDown, "K2server2")
+	t.Logf("down event %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
+	if e["severity"] != "critical" || e["from"] != "up" || e["to"] != "down" {
+		t.Errorf("down event %v", e)
+	}
+
+	// Every event printed is also in the store.
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	s, err := model.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs, err := s.Events(context.Background(), model.EventFilter{Server: "K2server2", Kinds: []string{model.EventDown}})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("stored down events of K2server2: %d (%v), want 1", len(evs), err)
+	}
+}
