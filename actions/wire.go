@@ -34,6 +34,19 @@ type Status struct {
 	// AuditSeq is the id of the agent's newest audit entry: a console that
 	// has mirrored less fetches GET /v1/audit?since=ITS_LAST.
 	AuditSeq uint64 `json:"audit_seq,omitempty"`
+	// Peers is what this agent sees of the other servers of its system, by
+	// name: a console that cannot reach a server asks its peers.
+	Peers map[string]PeerLink `json:"peers,omitempty"`
+}
+
+// PeerLink is an agent's view of a peer agent.
+type PeerLink struct {
+	State string    `json:"state"` // up or down
+	Since time.Time `json:"since"` // when it last changed
+	// Checked is when the agent last checked the peer; a console trusts a
+	// peer's word only when this is later than what it is deciding about.
+	Checked time.Time `json:"checked"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // Declared lists, by name, what an agent's config lets consoles act on.

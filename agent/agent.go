@@ -40,6 +40,8 @@ type Agent struct {
 	// Heartbeat and RolePoll may be changed before Run.
 	Heartbeat time.Duration
 	RolePoll  time.Duration
+	// PeerInterval and PeerTimeout pace the checks of the config's peers.
+	PeerInterval, PeerTimeout time.Duration
 
 	oplog   *OpLog
 	api     *actionAPI
@@ -77,6 +79,7 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, identity: id, log: log.With("server", cfg.Name),
 		Heartbeat: DefaultHeartbeat, RolePoll: DefaultRolePoll,
+		PeerInterval: DefaultPeerInterval, PeerTimeout: DefaultPeerTimeout,
 		changed: make(chan struct{}),
 		status: actions.Status{
 			AgentID: id.ID, Name: cfg.Name, System: cfg.System, Profile: cfg.Profile, Site: cfg.Site,
@@ -189,6 +192,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.watchRoleFile(serveCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.checkPeers(serveCtx)
 	}()
 	if a.cfg.Advertise {
 		wg.Add(1)

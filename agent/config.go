@@ -36,6 +36,7 @@ type Config struct {
 	Queues      []DirConfig // task queue directories task files may be dropped into
 	Commands    []CommandConfig
 	Permissions []string // granted to a console when it pairs (default: read)
+	Peers       []PeerConfig // the other servers of the system, whose agents this one checks
 
 	path string
 }
@@ -201,6 +202,10 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 			if err := p.dirs(v, key, &cfg.Queues); err != nil {
 				return nil, err
 			}
+		case "peers":
+			if err := p.peers(v); err != nil {
+				return nil, err
+			}
 		case "commands":
 			if err := p.commands(v); err != nil {
 				return nil, err
@@ -235,7 +240,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 
 var configKeys = func() []string {
 	k := []string{"name", "system", "profile", "site", "listen", "state_dir", "role_file", "vendor_roles", "advertise",
-		"services", "settings", "queues", "commands", "permissions", "role_probe", "facts"}
+		"services", "settings", "queues", "commands", "permissions", "role_probe", "facts", "peers"}
 	sort.Strings(k)
 	return k
 }()

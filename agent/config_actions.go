@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -196,6 +197,35 @@ func (p *configParser) dirs(v *yaml.Node, key string, dst *[]DirConfig) error {
 			return err
 		}
 		*dst = append(*dst, DirConfig{Name: get("name").val.Value, Dir: resolve(p.path, dir)})
+		return nil
+	})
+}
+
+// PeerConfig is another server of the same system whose agent this one
+// checks, so a console that loses a server can ask its peers whether it is
+// gone or only out of the console's reach.
+type PeerConfig struct {
+	Name    string
+	Address string // host:port of the peer's agent API
+}
+
+func (p *configParser) peers(v *yaml.Node) error {
+	return p.items(v, "peers", []string{"name", "address"}, func(i int, get func(string) *field) error {
+		f := get("address")
+		if f == nil {
+			return p.fail(v.Content[i].Line, fmt.Sprintf("peers[%d].address", i), "missing; expected the peer agent's HOST:PORT")
+		}
+		addr, err := p.scalar(f)
+		if err != nil {
+			return err
+		}
+		if err := checkListen(addr); err != nil {
+			return p.fail(f.val.Line, f.path, "%v", err)
+		}
+		if _, port, _ := net.SplitHostPort(addr); port == "0" {
+			return p.fail(f.val.Line, f.path, "port 0 picks a free port when listening; a peer needs its real port")
+		}
+		p.cfg.Peers = append(p.cfg.Peers, PeerConfig{Name: get("name").val.Value, Address: addr})
 		return nil
 	})
 }

@@ -187,3 +187,22 @@ func TestProbeServiceMustBeADeclaredProcessService(t *testing.T) {
 		t.Errorf("err = %v, want one at line 9, role_probe.service", err)
 	}
 }
+
+func TestPeerConfig(t *testing.T) {
+	base := "name: a\nsystem: s\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: st\nrole_file: role\npeers:\n"
+	cfg, err := ParseConfig("agent.yaml", []byte(base+"  - name: b\n    address: 10.0.0.2:7443\n"))
+	if err != nil || len(cfg.Peers) != 1 || cfg.Peers[0] != (PeerConfig{Name: "b", Address: "10.0.0.2:7443"}) {
+		t.Fatalf("peers = %+v, %v", cfg, err)
+	}
+	for _, tc := range []struct{ item, field, msg string }{
+		{"  - name: b\n    address: 10.0.0.2:0\n", "peers[0].address", "real port"},
+		{"  - name: b\n    address: b.example\n", "peers[0].address", "not an address"},
+		{"  - name: b\n", "peers[0].address", "missing"},
+	} {
+		_, err := ParseConfig("agent.yaml", []byte(base+tc.item))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Msg, tc.msg) || ce.Line == 0 {
+			t.Errorf("%q: err = %v, want %s with %q and a line", tc.item, err, tc.field, tc.msg)
+		}
+	}
+}

@@ -77,7 +77,8 @@ type tracked struct {
 	// auditing is true while the agent's audit log is being mirrored;
 	// auditAgain asks for one more round when it ends.
 	auditing, auditAgain bool
-	audited              uint64 // the newest entry known to be mirrored
+	audited              uint64    // the newest entry known to be mirrored
+	lostAt               time.Time // when the console stopped hearing it; zero while it hears it
 	watching             bool
 	kick                 chan struct{} // wakes the watcher's backoff when the address changes
 }
@@ -259,12 +260,14 @@ func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
 			m.identityChanged(ctx, id, err.Error())
 			return
 		}
-		health := model.HealthDown
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errSilent) {
-			health = model.HealthUnreachable
+			// Out of the console's reach, which is not the same as gone:
+			// its peers decide.
+			m.lost(ctx, id, time.Now(), err.Error())
+		} else {
+			m.apply(ctx, model.Observation{AgentID: id, Health: model.HealthDown}, err.Error())
 		}
-		m.apply(ctx, model.Observation{AgentID: id, Health: health}, err.Error())
 		if heard {
 			backoff = minBackoff
 		} else {
@@ -299,8 +302,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		if silentSince.IsZero() {
 			silentSince = time.Now()
 			silentMu.Unlock()
-			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUnreachable},
-				fmt.Sprintf("no heartbeat for %v", m.Silence))
+			m.lost(ctx, v.ID, silentSince, fmt.Sprintf("no heartbeat for %v", m.Silence))
 			quiet.Reset(9 * m.Silence)
 			return
 		}
@@ -311,12 +313,16 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	defer quiet.Stop()
 
 	err = c.Watch(ctx, func(l actions.WatchLine) error {
+		first := !heard
 		heard = true
 		silentMu.Lock()
 		wasSilent := !silentSince.IsZero()
 		silentSince = time.Time{}
 		quiet.Reset(m.Silence)
 		silentMu.Unlock()
+		if wasSilent || first {
+			m.found(v.ID)
+		}
 		switch {
 		case l.Status != nil:
 			if err := actions.MatchFingerprint(v.Fingerprint, l.Status.Fingerprint); err != nil {
@@ -325,6 +331,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			m.keepStatus(v.ID, *l.Status)
 			m.mirrorAudit(v, l.Status.AuditSeq)
 			m.apply(ctx, statusObservation(*l.Status, ""), "")
+			m.peersSpoke(ctx, v.ID, l.Status.Peers)
 		case wasSilent:
 			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
 		default:
