@@ -35,7 +35,7 @@ type Config struct {
 	Settings    []DirConfig // directories whose settings files may be read and edited
 	Queues      []DirConfig // task queue directories task files may be dropped into
 	Commands    []CommandConfig
-	Permissions []string // granted to a console when it pairs (default: read)
+	Permissions []string     // granted to a console when it pairs (default: read)
 	Peers       []PeerConfig // the other servers of the system, whose agents this one checks
 
 	path string

@@ -54,8 +54,8 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 			netns(t, append(pre, "link", "set", end.ifc, "up")...)
 		}
 	}
-	link(ifc("ar"), "", "198.18.0.1/30", ifc("aa"), nsA, "198.18.0.2/30") // console - A
-	link(ifc("br"), "", "198.18.0.5/30", ifc("bb"), nsB, "198.18.0.6/30") // console - B
+	link(ifc("ar"), "", "198.18.0.1/30", ifc("aa"), nsA, "198.18.0.2/30")   // console - A
+	link(ifc("br"), "", "198.18.0.5/30", ifc("bb"), nsB, "198.18.0.6/30")   // console - B
 	link(ifc("ab"), nsA, "198.18.0.9/30", ifc("ba"), nsB, "198.18.0.10/30") // A - B
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", ifc("ar")).Run()
