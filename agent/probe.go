@@ -236,6 +236,11 @@ type settingProbe struct {
 	get    actions.Executor
 	params map[string]string
 	file   string // for its modification time only; reads go through get's confinement
+
+	// The last value read and the file it came from: an unchanged file is
+	// not parsed again (a probe runs ten times a second).
+	seen os.FileInfo
+	last string
 }
 
 func (p *settingProbe) modified() (time.Time, error) { return modTime(p.file) }
@@ -245,11 +250,21 @@ func (p *settingProbe) String() string {
 }
 
 func (p *settingProbe) value(ctx context.Context) (string, error) {
+	fi, statErr := os.Stat(p.file)
+	if statErr == nil && p.seen != nil && os.SameFile(fi, p.seen) && fi.ModTime().Equal(p.seen.ModTime()) && fi.Size() == p.seen.Size() {
+		return p.last, nil
+	}
 	out, err := p.get.Do(ctx, p.params, false)
 	if err != nil {
+		p.seen = nil
 		return "", fmt.Errorf("setting: %w", err)
 	}
-	return strings.TrimSpace(out.Value), nil
+	p.last = strings.TrimSpace(out.Value)
+	p.seen = nil
+	if statErr == nil {
+		p.seen = fi
+	}
+	return p.last, nil
 }
 
 // maxLogScan bounds how much of a log the probe reads when it starts or the
