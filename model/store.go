@@ -93,7 +93,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
-	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &ActionRecord{}, &AuditRecord{}, &Event{}); err != nil {
+	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &ActionRecord{}, &AuditRecord{}, &Event{}, &AlertSettingsRecord{}, &OutboxMessage{}, &OutboxEvent{}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare store %s: %w", path, err)
 	}
@@ -274,17 +274,18 @@ func (s *Store) Check(ctx context.Context) error {
 
 func (srv *Server) view() ServerView {
 	v := ServerView{
-		ID:          srv.AgentID,
-		Name:        srv.Name,
-		Profile:     srv.Profile,
-		Role:        srv.Role,
-		VendorRole:  srv.VendorRole,
-		Health:      srv.Health,
-		Address:     srv.Address,
-		Paired:      srv.Paired,
-		LastSeen:    srv.LastSeen,
-		LastChange:  srv.LastChange,
-		Fingerprint: srv.Fingerprint,
+		ID:              srv.AgentID,
+		Name:            srv.Name,
+		Profile:         srv.Profile,
+		Role:            srv.Role,
+		VendorRole:      srv.VendorRole,
+		Health:          srv.Health,
+		Address:         srv.Address,
+		Paired:          srv.Paired,
+		LastSeen:        srv.LastSeen,
+		LastChange:      srv.LastChange,
+		Fingerprint:     srv.Fingerprint,
+		IdentityChanged: srv.IdentityChanged,
 	}
 	if srv.System != nil {
 		v.System = srv.System.Name

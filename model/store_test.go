@@ -235,3 +235,32 @@ func TestEventsStoredFilteredAndPruned(t *testing.T) {
 	}
 	check(EventFilter{}, EventUp)
 }
+
+func TestIdentityChangedIsKept(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := s.Observe(ctx, Observation{AgentID: "ag1", Name: "K2server1", System: "k2-san", Profile: "k2san", Health: HealthUp, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetPaired(ctx, "ag1", "abcd"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.SetIdentityChanged(ctx, "ag1")
+	if err != nil || !v.IdentityChanged {
+		t.Fatalf("SetIdentityChanged = %+v, %v", v, err)
+	}
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	all, err := s.Servers(ctx)
+	if err != nil || len(all) != 1 || !all[0].IdentityChanged {
+		t.Errorf("after reopening: %+v, %v; want the server still marked identity-changed", all, err)
+	}
+}
