@@ -22,6 +22,11 @@ import (
 // AppID is the console's application id (FyneApp.toml, the desktop file).
 const AppID = "io.vigilops.vigil"
 
+// screenshotSelectEnv names a server for `vigil demo` to open the pane of
+// as soon as it appears, for screenshots of the pane (make screenshot
+// SCREENSHOT=docs/screenshot-pane.png with it set).
+const screenshotSelectEnv = "VIGIL_SCREENSHOT_SELECT"
+
 // guiCmd opens the console window; with demo it also runs a simulated fleet
 // of every profile for as long as the window is open.
 func guiCmd(args []string, stderr io.Writer, demo bool) int {
@@ -97,7 +102,11 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	}
 	w := a.NewWindow(title)
 	w.Resize(fyne.NewSize(1100, 720))
-	w.SetContent(ui.Create(ctx, w, c.mon))
+	view := ui.Create(ctx, w, c.mon, newOperator(c))
+	if name := os.Getenv(screenshotSelectEnv); demo && name != "" {
+		fyne.Do(func() { view.SelectWhenSeen(name) })
+	}
+	w.SetContent(view)
 	w.SetMaster()
 	w.ShowAndRun()
 	return exitOK

@@ -3,6 +3,7 @@ package ui
 import (
 	"image/color"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -24,9 +26,15 @@ var _ fyne.Widget = (*Board)(nil)
 type Board struct {
 	widget.BaseWidget
 
-	now    func() time.Time
-	rows   map[string]*serverRow   // by server id
-	groups map[string]*systemGroup // by system name; "" holds the unassigned
+	// OnSelect, when set, is called with a server's id when its row is
+	// tapped.
+	OnSelect func(id string)
+
+	now      func() time.Time
+	rows     map[string]*serverRow   // by server id
+	groups   map[string]*systemGroup // by system name; "" holds the unassigned
+	selected string                  // the highlighted row's server, or ""
+	compact  bool                    // a pane beside the board shows the details
 
 	summary   *widget.Label
 	alarms    *widget.Label
@@ -85,10 +93,45 @@ func (b *Board) RefreshTimes() {
 	}
 }
 
+// View returns the latest state of a server on the board.
+func (b *Board) View(id string) (model.ServerView, bool) {
+	row, ok := b.rows[id]
+	if !ok {
+		return model.ServerView{}, false
+	}
+	return row.view, true
+}
+
+// Select highlights the row of the server with id; "" highlights none.
+func (b *Board) Select(id string) {
+	if old := b.rows[b.selected]; old != nil {
+		old.setSelected(false)
+	}
+	b.selected = id
+	if row := b.rows[id]; row != nil {
+		row.setSelected(true)
+	}
+}
+
+// SetCompact narrows the rows for a board that shares the window with a
+// server pane: the address and the times, which the pane shows for the
+// selected server, make way for the name, the role and the health.
+func (b *Board) SetCompact(compact bool) {
+	if b.compact == compact {
+		return
+	}
+	b.compact = compact
+	for _, row := range b.rows {
+		row.setCompact(compact)
+	}
+}
+
 func (b *Board) place(v model.ServerView) {
 	row, known := b.rows[v.ID]
 	if !known {
-		row = newServerRow()
+		row = newServerRow(func() { b.tapped(v.ID) })
+		row.setCompact(b.compact)
+		row.setSelected(v.ID == b.selected)
 		b.rows[v.ID] = row
 	} else if row.view.System != v.System {
 		b.leave(row)
@@ -113,6 +156,13 @@ func (b *Board) leave(row *serverRow) {
 	if len(g.rows) == 0 {
 		delete(b.groups, system)
 		b.sortCards()
+	}
+}
+
+func (b *Board) tapped(id string) {
+	b.Select(id)
+	if b.OnSelect != nil {
+		b.OnSelect(id)
 	}
 }
 
@@ -206,10 +256,12 @@ type serverRow struct {
 	health  *widget.Label
 	times   *widget.Label
 	tint    *canvas.Rectangle
+	mark    *canvas.Rectangle // the selection highlight
+	tap     *rowTap
 	object  fyne.CanvasObject
 }
 
-func newServerRow() *serverRow {
+func newServerRow(onTap func()) *serverRow {
 	r := &serverRow{
 		badge:   NewRoleBadge(model.RoleUnknown),
 		name:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
@@ -219,16 +271,41 @@ func newServerRow() *serverRow {
 		health:  widget.NewLabel(""),
 		times:   widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{}),
 		tint:    canvas.NewRectangle(color.Transparent),
+		mark:    canvas.NewRectangle(color.Transparent),
 	}
 	r.vendor.TextStyle.Italic = true
+	// The vendor role and the address give way first when the row is
+	// narrow; the name, the role badge and the health never do.
+	r.vendor.Truncation = fyne.TextTruncateEllipsis
+	r.address.Truncation = fyne.TextTruncateEllipsis
 
 	// One line per server, so that a whole fleet fits on one screen: who it
 	// is on the left, how it is on the right, where health stays aligned.
-	who := container.NewHBox(r.name, r.vendor, r.address)
+	who := container.New(lineLayout{}, r.name, r.vendor, r.address)
 	state := container.NewHBox(r.times, container.NewGridWrap(fyne.NewSize(130, r.health.MinSize().Height),
 		container.NewHBox(r.icon, r.health)))
-	r.object = container.NewStack(r.tint, container.NewBorder(nil, nil, container.NewCenter(r.badge), state, who))
+	r.tap = newRowTap(container.NewStack(r.tint, r.mark,
+		container.NewBorder(nil, nil, container.NewCenter(r.badge), state, who)), onTap)
+	r.object = r.tap
 	return r
+}
+
+func (r *serverRow) setSelected(selected bool) {
+	r.mark.FillColor = color.Transparent
+	if selected {
+		r.mark.FillColor = theme.Color(theme.ColorNameSelection)
+	}
+	r.mark.Refresh()
+}
+
+func (r *serverRow) setCompact(compact bool) {
+	if compact {
+		r.address.Hide()
+		r.times.Hide()
+	} else {
+		r.address.Show()
+		r.times.Show()
+	}
 }
 
 func (r *serverRow) show(v model.ServerView, now time.Time) {
@@ -253,4 +330,114 @@ func (r *serverRow) showTimes(now time.Time) {
 	if s := timesLine(r.view, now); s != r.times.Text {
 		r.times.SetText(s)
 	}
+}
+
+var (
+	_ fyne.Tappable      = (*rowTap)(nil)
+	_ desktop.Hoverable  = (*rowTap)(nil)
+	_ desktop.Cursorable = (*rowTap)(nil)
+)
+
+// rowTap makes a board row something to tap: tapping selects the server,
+// and the row lights up under the mouse so that it reads as a target.
+type rowTap struct {
+	widget.BaseWidget
+	content fyne.CanvasObject
+	hover   *canvas.Rectangle
+	onTap   func()
+}
+
+func newRowTap(content fyne.CanvasObject, onTap func()) *rowTap {
+	t := &rowTap{content: content, hover: canvas.NewRectangle(color.Transparent), onTap: onTap}
+	t.ExtendBaseWidget(t)
+	return t
+}
+
+// Tapped is part of fyne.Tappable.
+func (t *rowTap) Tapped(*fyne.PointEvent) {
+	if t.onTap != nil {
+		t.onTap()
+	}
+}
+
+// Cursor is part of desktop.Cursorable.
+func (t *rowTap) Cursor() desktop.Cursor { return desktop.PointerCursor }
+
+// MouseIn is part of desktop.Hoverable.
+func (t *rowTap) MouseIn(*desktop.MouseEvent) {
+	t.hover.FillColor = theme.Color(theme.ColorNameHover)
+	t.hover.Refresh()
+}
+
+// MouseMoved is part of desktop.Hoverable.
+func (t *rowTap) MouseMoved(*desktop.MouseEvent) {}
+
+// MouseOut is part of desktop.Hoverable.
+func (t *rowTap) MouseOut() {
+	t.hover.FillColor = color.Transparent
+	t.hover.Refresh()
+}
+
+// CreateRenderer is part of fyne.Widget.
+func (t *rowTap) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(container.NewStack(t.hover, t.content))
+}
+
+// lineLayout sets its objects side by side, as an HBox does, each at its
+// natural width; when the line is too narrow the last ones are cut short
+// (truncating labels end in an ellipsis) instead of running over what is
+// beside the line. Its minimum is its first object's: a server's name.
+type lineLayout struct{}
+
+func (lineLayout) Layout(objects []fyne.CanvasObject, size fyne.Size) {
+	pad := theme.Padding()
+	var x float32
+	for _, o := range objects {
+		if !o.Visible() {
+			continue
+		}
+		w := min(naturalWidth(o), max(size.Width-x, 0))
+		h := o.MinSize().Height
+		o.Move(fyne.NewPos(x, (size.Height-h)/2))
+		o.Resize(fyne.NewSize(w, h))
+		x += w + pad
+	}
+}
+
+func (lineLayout) MinSize(objects []fyne.CanvasObject) fyne.Size {
+	var s fyne.Size
+	first := true
+	for _, o := range objects {
+		if !o.Visible() {
+			continue
+		}
+		m := o.MinSize()
+		if first {
+			s.Width, first = m.Width, false
+		}
+		s.Height = max(s.Height, m.Height)
+	}
+	return s
+}
+
+// naturalWidth is the width an object needs to show all of itself. A
+// truncating label's minimum is only its ellipsis, so its text is measured.
+func naturalWidth(o fyne.CanvasObject) float32 {
+	l, ok := o.(*widget.Label)
+	if !ok || l.Truncation == fyne.TextTruncateOff {
+		return o.MinSize().Width
+	}
+	if l.Text == "" {
+		return 0
+	}
+	th := l.Theme()
+	size := l.SizeName
+	if size == "" {
+		size = theme.SizeNameText
+	}
+	// Rounded up, and a pixel more: the label decides whether its text fits
+	// in whole pixels, and would cut the last letters off a text that fits
+	// to within a fraction of one.
+	w := fyne.MeasureText(l.Text, th.Size(size), l.TextStyle).Width
+	return float32(math.Ceil(float64(w))) + 1 + 2*th.Size(theme.SizeNameInnerPadding)
 }

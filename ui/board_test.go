@@ -2,11 +2,13 @@ package ui
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
 )
@@ -166,5 +168,44 @@ func assertRows(t *testing.T, b *Board, system string, want ...string) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("rows of %q = %q, want %q", system, got, want)
+	}
+}
+
+// Beside a server pane the board is narrow: the vendor role gives way with
+// an ellipsis and never runs under the health column, and the address and
+// times make room.
+func TestNarrowBoardKeepsHealthClear(t *testing.T) {
+	test.NewTempApp(t)
+	b := NewBoard([]model.ServerView{{ID: "w", Name: "ws-physical-1", System: "wavestore", Role: model.RolePrimary,
+		VendorRole: "Physical Server 4 hosting Logical Server 2", Address: "127.0.0.1:42573", Health: model.HealthUp}}, time.Now)
+	w := test.NewTempWindow(t, b)
+	w.Resize(fyne.NewSize(1100, 300))
+	row := b.rows["w"]
+	if got, want := row.vendor.Size().Width, naturalWidth(row.vendor); got < want {
+		t.Errorf("wide board: vendor role %v wide, want all of it (%v)", got, want)
+	}
+	markup := test.RenderToMarkup(w.Canvas())
+	for _, l := range []*widget.Label{row.vendor, row.address} {
+		if !strings.Contains(markup, ">"+l.Text+"</text>") {
+			t.Errorf("wide board: %q is cut short:\n%s", l.Text, markup)
+		}
+	}
+
+	b.SetCompact(true)
+	w.Resize(fyne.NewSize(520, 300))
+	if row.address.Visible() || row.times.Visible() {
+		t.Error("compact board still shows the address and times")
+	}
+	d := fyne.CurrentApp().Driver()
+	vendorEnd := d.AbsolutePositionForObject(row.vendor).X + row.vendor.Size().Width
+	if health := d.AbsolutePositionForObject(row.icon).X; vendorEnd > health {
+		t.Errorf("vendor role ends at %v, past the health column at %v", vendorEnd, health)
+	}
+	if m := test.RenderToMarkup(w.Canvas()); row.vendor.Size().Width >= naturalWidth(row.vendor) || !strings.Contains(m, "…</text>") {
+		t.Errorf("the vendor role was not cut short on a narrow board:\n%s", m)
+	}
+	nameEnd := d.AbsolutePositionForObject(row.name).X + row.name.Size().Width
+	if row.name.Size().Width < row.name.MinSize().Width || nameEnd > d.AbsolutePositionForObject(row.vendor).X {
+		t.Error("the server's name was cut short or overlaps the vendor role")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -72,17 +73,27 @@ func (q uiQueue) waitFor(t *testing.T, what string, cond func() bool) {
 // as the UI goroutine and the test's own clock and ticks.
 func startBoard(t *testing.T, feed *fakeFeed, now func() time.Time) (*Board, uiQueue, chan<- time.Time) {
 	t.Helper()
+	v, q, ticks := startView(t, feed, newFakeOperator(), now)
+	return v.board, q, ticks
+}
+
+// startView starts the whole view, board and panes, as Create does, with
+// the test goroutine as the UI goroutine.
+func startView(t *testing.T, feed *fakeFeed, op Operator, now func() time.Time) (*View, uiQueue, chan<- time.Time) {
+	t.Helper()
 	test.NewTempApp(t)
 	q := make(uiQueue, 64)
 	ticks := make(chan time.Time)
 	ctx, cancel := context.WithCancel(context.Background())
-	b := start(ctx, feed, loop{now: now, ticks: ticks, stop: func() {}, do: q.do})
-	test.NewTempWindow(t, b)
+	w := test.NewTempWindow(t, widget.NewLabel("starting"))
+	v := start(ctx, w, feed, op, loop{now: now, ticks: ticks, stop: func() {}, do: q.do})
+	w.SetContent(v)
+	w.Resize(fyne.NewSize(1100, 720))
 	t.Cleanup(func() {
 		cancel()
 		waitClosed(t, feed.cancelled, "the feed's cancel")
 	})
-	return b, q, ticks
+	return v, q, ticks
 }
 
 func redstorPair() []model.ServerView {
@@ -171,8 +182,8 @@ func TestCreateStopsOnCancel(t *testing.T) {
 	w := test.NewTempWindow(t, widget.NewLabel("starting"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	obj := Create(ctx, w, feed)
-	w.SetContent(obj)
+	v := Create(ctx, w, feed, newFakeOperator())
+	w.SetContent(v)
 
 	// The feed is unbuffered, so once these sends return the board's
 	// goroutine has taken both updates and applies them before it looks
@@ -183,7 +194,7 @@ func TestCreateStopsOnCancel(t *testing.T) {
 	waitClosed(t, feed.cancelled, "the feed's cancel after ctx is done")
 
 	// The goroutine has ended, so reading its widgets no longer races.
-	b := obj.(*Board)
+	b := v.board
 	if b.rows["c"] == nil {
 		t.Error("AS-3 from the feed is missing")
 	}

@@ -1,0 +1,350 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/model"
+)
+
+// This file holds the server pane's wording, as pure functions: what an
+// operator reads at 3 a.m. is decided here and table-tested.
+
+// paramSpec is one parameter of an action as the pane asks for it.
+type paramSpec struct {
+	key   string
+	label string
+	hint  string // placeholder text: an example of what goes there
+	// declared, when set, makes the parameter a choice among the names the
+	// agent declares, rather than free text.
+	declared  func(*actions.Declared) []string
+	multiline bool
+	optional  bool
+}
+
+// actionKind is one action the pane can offer.
+type actionKind struct {
+	action string
+	label  string // the menu entry, and the verb of the confirmation
+	params []paramSpec
+}
+
+func declaredServices(d *actions.Declared) []string { return d.Services }
+func declaredSettings(d *actions.Declared) []string { return d.Settings }
+func declaredQueues(d *actions.Declared) []string   { return d.Queues }
+func declaredCommands(d *actions.Declared) []string { return d.Commands }
+
+var (
+	serviceParams = []paramSpec{{key: "service", label: "Service", declared: declaredServices}}
+	settingParams = []paramSpec{
+		{key: "dir", label: "Settings dir", declared: declaredSettings},
+		{key: "path", label: "File", hint: "AS_Service.exe.config"},
+		{key: "key", label: "Key", hint: "Settings/IsSlave, Section.Key or a.b.0"},
+	}
+)
+
+// actionKinds is every action, in the order the pane lists them: looking
+// before changing.
+var actionKinds = []actionKind{
+	{actions.ServiceStatus, "Service status", serviceParams},
+	{actions.ServiceStart, "Start service", serviceParams},
+	{actions.ServiceStop, "Stop service", serviceParams},
+	{actions.ServiceRestart, "Restart service", serviceParams},
+	{actions.SettingsGet, "Read setting", settingParams},
+	{actions.SettingsSet, "Change setting", append(slices.Clone(settingParams),
+		paramSpec{key: "value", label: "New value", optional: true})},
+	{actions.TaskfileDrop, "Drop task file", []paramSpec{
+		{key: "queue", label: "Queue", declared: declaredQueues},
+		{key: "name", label: "File name", hint: "Failover.UpdateSettingsOnSS"},
+		{key: "content", label: "Content", multiline: true, optional: true},
+	}},
+	{actions.CommandRun, "Run command", []paramSpec{{key: "command", label: "Command", declared: declaredCommands}}},
+}
+
+// offeredActions is what the agent declares it may be asked: an action is
+// offered only when there is something declared for it to act on.
+func offeredActions(d *actions.Declared) []actionKind {
+	if d == nil {
+		return nil
+	}
+	var out []actionKind
+	for _, k := range actionKinds {
+		if len(k.params[0].declared(d)) > 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func kindOf(action string) (actionKind, bool) {
+	for _, k := range actionKinds {
+		if k.action == action {
+			return k, true
+		}
+	}
+	return actionKind{}, false
+}
+
+// actionBlock says why the console cannot send an action to the server
+// now, or "" when it can. mutating asks about a change; a read needs only
+// the read permission.
+func actionBlock(v model.ServerView, st actions.Status, haveStatus, mutating bool) string {
+	name := displayName(v)
+	switch {
+	case v.IdentityChanged:
+		// The same guidance as `vigil action`.
+		return fmt.Sprintf("%s presents another key than the one pinned when it was paired; Vigil will not act on it. "+
+			"If the host was reinstalled on purpose, run `vigil-agent pair-code` on it and `vigil pair %s --code CODE` here.",
+			name, dash(v.Address))
+	case !v.Paired:
+		return fmt.Sprintf("%s is not paired with this console; run `vigil-agent pair-code --config FILE` on it, then `vigil pair %s --code CODE`.",
+			name, dash(v.Address))
+	case v.Health == model.HealthDown:
+		return fmt.Sprintf("%s is down%s. Actions wait until the console hears from it again.", name, because(v.Detail))
+	case v.Health == model.HealthUnreachable:
+		return fmt.Sprintf("%s is unreachable%s. Actions wait until it answers again.", name, because(v.Detail))
+	case v.Health != model.HealthUp && v.Health != model.HealthDegraded:
+		return fmt.Sprintf("%s has not been heard from since the console started. Actions wait until it answers.", name)
+	case !haveStatus:
+		return fmt.Sprintf("Waiting for %s's status: what it may be asked to do is not known yet.", name)
+	case mutating && (st.Declared == nil || !st.Declared.CanAct):
+		return fmt.Sprintf("%s lets this console read but not act: its agent's config grants paired consoles "+
+			"the read permission only. Service status and Read setting still work.", name)
+	}
+	return ""
+}
+
+func because(detail string) string {
+	if detail == "" {
+		return ""
+	}
+	return " (" + detail + ")"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// describeRequest says in plain words what a request does, without the
+// server: "Stop service AS_Service".
+func describeRequest(req actions.Request) string {
+	p := req.Params
+	switch req.Action {
+	case actions.ServiceStart, actions.ServiceStop, actions.ServiceRestart:
+		k, _ := kindOf(req.Action)
+		return k.label + " " + p["service"]
+	case actions.ServiceStatus:
+		return "Status of service " + p["service"]
+	case actions.SettingsGet:
+		return fmt.Sprintf("Read %s from %s", p["key"], settingsFile(p))
+	case actions.SettingsSet:
+		return fmt.Sprintf("Set %s to %s in %s", p["key"], quoteShort(p["value"]), settingsFile(p))
+	case actions.TaskfileDrop:
+		return fmt.Sprintf("Drop task file %s into queue %s", p["name"], p["queue"])
+	case actions.CommandRun:
+		return "Run command " + p["command"]
+	}
+	return req.Action
+}
+
+// quoteShort quotes a value for a sentence, cut short if it is long: the
+// preview shows it whole.
+func quoteShort(s string) string {
+	const most = 48
+	if r := []rune(s); len(r) > most {
+		return strconv.Quote(string(r[:most])) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func settingsFile(p map[string]string) string {
+	return p["dir"] + "/" + strings.TrimLeft(p["path"], `/\`)
+}
+
+// confirmQuestion is the confirmation an operator answers before a change:
+// "Stop service AS_Service on AccountServer-Master?"
+func confirmQuestion(server string, req actions.Request) string {
+	return describeRequest(req) + " on " + server + "?"
+}
+
+// missingParams lists the labels of required parameters left empty.
+func missingParams(k actionKind, params map[string]string) []string {
+	var out []string
+	for _, p := range k.params {
+		if !p.optional && strings.TrimSpace(params[p.key]) == "" {
+			out = append(out, p.label)
+		}
+	}
+	return out
+}
+
+// outcomeLine is the one line that says how a request ended, and how loud
+// it is.
+func outcomeLine(server string, req actions.Request, r actions.Result, err error) (line string, imp widget.Importance) {
+	what := describeRequest(req)
+	var ue *actions.UncertainError
+	var ae *actions.AgentError
+	switch {
+	case errors.As(err, &ue):
+		return fmt.Sprintf("No answer from %s: %s may or may not have been done. "+
+			"Ask again to learn what happened: it resends the same request, which the agent never carries out twice.",
+			server, lowerFirst(what)), widget.WarningImportance
+	case errors.As(err, &ae):
+		reason := ae.Result.Error
+		if reason == "" {
+			reason = ae.Error()
+		}
+		return fmt.Sprintf("%s refused to %s: %s", server, lowerFirst(what), reason), widget.DangerImportance
+	case err != nil:
+		return fmt.Sprintf("Not sent to %s: %v", server, err), widget.DangerImportance
+	}
+	switch r.State {
+	case actions.StateDone:
+		switch {
+		case r.DryRun && r.Outcome != nil && !r.Outcome.Changed:
+			return fmt.Sprintf("Preview: nothing would change on %s; it is already as asked.", server), widget.MediumImportance
+		case r.DryRun:
+			return fmt.Sprintf("Preview (nothing changed yet): %s on %s. Apply makes exactly the change below.", what, server),
+				widget.HighImportance
+		case actions.Mutating(r.Action) && (r.Outcome == nil || !r.Outcome.Changed):
+			return fmt.Sprintf("Done: %s on %s; nothing needed changing.", what, server), widget.SuccessImportance
+		}
+		return fmt.Sprintf("Done: %s on %s.", what, server), widget.SuccessImportance
+	case actions.StateFailed:
+		return fmt.Sprintf("Failed: %s on %s: %s", what, server, r.Error), widget.DangerImportance
+	case actions.StateIndeterminate:
+		return fmt.Sprintf("Indeterminate: %s stopped while it was to %s, and did not do it again. Check the host before trying again.",
+			server, lowerFirst(what)), widget.WarningImportance
+	}
+	return fmt.Sprintf("%s on %s: %s %s", what, server, r.State, r.Error), widget.WarningImportance
+}
+
+// lowerFirst fits a description into a sentence: "Stop service X" becomes
+// "stop service X".
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// resultText is the detail of a result for the monospace box: what
+// `vigil action` prints, so the two read the same.
+func resultText(r actions.Result) string {
+	var b strings.Builder
+	mode := ""
+	if r.DryRun {
+		mode = " (dry run: nothing was changed)"
+	}
+	fmt.Fprintf(&b, "state: %s%s\n", r.State, mode)
+	if r.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", r.Error)
+	}
+	if o := r.Outcome; o != nil {
+		if o.Value != "" {
+			fmt.Fprintf(&b, "value: %s\n", o.Value)
+		}
+		switch {
+		case o.Diff != "":
+			fmt.Fprintln(&b, strings.TrimRight(o.Diff, "\n"))
+		case !o.Changed && actions.Mutating(r.Action):
+			fmt.Fprintln(&b, "no change: already as asked")
+		}
+		if o.ExitCode != nil {
+			fmt.Fprintf(&b, "exit status: %d\n", *o.ExitCode)
+		}
+		if o.Output != "" {
+			fmt.Fprintf(&b, "output:\n%s\n", strings.TrimRight(o.Output, "\n"))
+		}
+		if o.Backup != "" {
+			fmt.Fprintf(&b, "previous file kept as %s\n", o.Backup)
+		}
+	}
+	if r.RequestID != "" {
+		fmt.Fprintf(&b, "request id: %s", r.RequestID)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// serviceLook is how a service's state is shown: a word and an icon as well
+// as a colour, so that it reads without colour.
+type serviceLook struct {
+	word       string
+	importance widget.Importance
+	icon       fyne.Resource
+	bold       bool
+}
+
+func lookOfService(state string) serviceLook {
+	switch actions.ServiceState(state) {
+	case actions.ServiceRunning:
+		return serviceLook{"running", widget.SuccessImportance, theme.NewSuccessThemedResource(theme.ConfirmIcon()), false}
+	case actions.ServiceStopped:
+		return serviceLook{"stopped", widget.WarningImportance, theme.NewWarningThemedResource(theme.MediaStopIcon()), false}
+	case actions.ServiceFailed:
+		return serviceLook{"FAILED", widget.DangerImportance, theme.NewErrorThemedResource(theme.ErrorIcon()), true}
+	case actions.ServiceStarting:
+		return serviceLook{"starting", widget.MediumImportance, theme.MediaPlayIcon(), false}
+	case actions.ServiceStopping:
+		return serviceLook{"stopping", widget.MediumImportance, theme.MediaPauseIcon(), false}
+	}
+	word := state
+	if word == "" {
+		word = "unknown"
+	}
+	return serviceLook{word, widget.LowImportance, theme.NewDisabledResource(theme.QuestionIcon()), false}
+}
+
+// sortedNames returns the keys of every map, once each, sorted.
+func sortedNames(ms ...map[string]string) []string {
+	var names []string
+	for _, m := range ms {
+		for k := range maps.Keys(m) {
+			if !slices.Contains(names, k) {
+				names = append(names, k)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// pairingLine says whether the console trusts the server.
+func pairingLine(v model.ServerView) (string, widget.Importance) {
+	switch {
+	case v.IdentityChanged:
+		return "IDENTITY CHANGED: another key than the pinned one; not trusted", widget.DangerImportance
+	case v.Paired:
+		fp := v.Fingerprint
+		if len(fp) > 16 {
+			fp = fp[:16] + "…"
+		}
+		if fp == "" {
+			return "paired", widget.MediumImportance
+		}
+		return "paired, key " + fp, widget.MediumImportance
+	}
+	return "not paired (role from mDNS, a hint only)", widget.WarningImportance
+}
+
+// systemLine names the system with its profile and site.
+func systemLine(v model.ServerView) string {
+	profile := v.Profile
+	if profile == v.System {
+		profile = "" // a simulated system is named after its profile
+	}
+	parts := slices.DeleteFunc([]string{systemTitle(v.System), profile, v.Site}, func(s string) bool { return s == "" })
+	return strings.Join(parts, " · ")
+}
