@@ -48,7 +48,9 @@ const testCode = "7KQ4-M9X2-TP"
 func startFleet(t *testing.T, systems string) (string, []fleet.Member, *exec.Cmd) {
 	t.Helper()
 	state := t.TempDir()
-	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode)
+	// At 20 times the speed the K2 backup notices a missing heartbeat in
+	// half a second rather than ten.
+	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode, "--speed", "20")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -162,28 +164,42 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 			t.Fatalf("pair %s: %v", m.Name, err)
 		}
 	}
-	waitFor(t, updates, 10*time.Second, "both agents paired and up", func() bool {
+	// The document's first step: the backup must be qualified to take over.
+	waitFor(t, updates, 20*time.Second, "both agents paired and up, the media servers primary and a qualified backup", func() bool {
 		a, b := byID(members[0].AgentID), byID(members[1].AgentID)
-		return a.Health == model.HealthUp && b.Health == model.HealthUp && a.Paired && b.Paired
+		st, ok := c.mon.Status(members[1].AgentID)
+		return a.Health == model.HealthUp && b.Health == model.HealthUp && a.Paired && b.Paired &&
+			a.Role == model.RolePrimary && b.Role == model.RoleStandby && ok && st.Facts["qualified"] == "true"
 	})
 	p, s := byID(members[0].AgentID), byID(members[1].AgentID)
-	if p.Role != model.RolePrimary || s.Role != model.RoleStandby || p.VendorRole != "primary K2 Media Server" {
-		t.Fatalf("before the flip: %s is %s (%s), %s is %s", p.Name, p.Role, p.VendorRole, s.Name, s.Role)
+	if p.VendorRole != "primary K2 Media Server" || s.VendorRole != "backup K2 Media Server" {
+		t.Fatalf("before the failover: %s is %q, %s is %q", p.Name, p.VendorRole, s.Name, s.VendorRole)
 	}
 
-	flipped := time.Now()
-	for _, f := range []struct {
-		m    fleet.Member
-		role model.Role
-	}{{members[0], model.RoleStandby}, {members[1], model.RolePrimary}} {
-		if err := os.WriteFile(filepath.Join(f.m.StateDir, "role"), []byte(f.role), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	// The operator stops the primary's media server from the command line,
+	// as the document's failover does from its Server Control Panel: the
+	// backup misses its heartbeat and takes over, and the console sees
+	// both changes through /v1/watch.
+	var out, errOut strings.Builder
+	act := exec.Command(vigilBin, "action", "K2server1", "service.stop", "service=k2-media-server", "--data", data, "--operator", "e2e")
+	act.Stdout, act.Stderr = &out, &errOut
+	c.Close() // the CLI opens the store itself; the console would still work alongside
+	stopped := time.Now()
+	if err := act.Run(); err != nil {
+		t.Fatalf("vigil action: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	waitFor(t, updates, 10*time.Second, "the role flip through /v1/watch", func() bool {
-		return byID(members[0].AgentID).Role == model.RoleStandby && byID(members[1].AgentID).Role == model.RolePrimary
+	if !strings.Contains(out.String(), "service.stop on K2server1: done") || !strings.Contains(out.String(), "request id: ") {
+		t.Errorf("vigil action printed:\n%s", out.String())
+	}
+	c, updates, byID = testConsole(t, data)
+	waitFor(t, updates, 20*time.Second, "the failover through /v1/watch", func() bool {
+		return byID(members[0].AgentID).Role == model.RoleOutOfService && byID(members[1].AgentID).Role == model.RolePrimary
 	})
-	t.Logf("role flip seen by the console %v after the role files changed", time.Since(flipped).Round(time.Millisecond))
+	t.Logf("failover seen by the console %v after the stop was asked", time.Since(stopped).Round(time.Millisecond))
+	recs, err := c.store.Actions(context.Background(), 10)
+	if err != nil || len(recs) != 1 || recs[0].Action != "service.stop" || recs[0].State != "done" || recs[0].Operator != "e2e" {
+		t.Errorf("console's record of the stop: %+v, %v", recs, err)
+	}
 
 	// Stopping the fleet stops every member, and the console sees them go.
 	fleetCmd.Process.Signal(syscall.SIGTERM)
