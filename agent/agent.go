@@ -125,6 +125,16 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 		a.facts = append(a.facts, fact{name: f.Name, probe: v})
 	}
 	a.status.Declared = declared(cfg)
+	// Every process service is in the status from the start, stopped until
+	// the agent starts it, so one that is not started at once is not missing.
+	for _, sc := range cfg.Services {
+		if sc.Driver == "process" {
+			if a.status.Services == nil {
+				a.status.Services = map[string]string{}
+			}
+			a.status.Services[sc.Name] = string(actions.ServiceStopped)
+		}
+	}
 	a.refreshRole()
 	return a, nil
 }

@@ -206,3 +206,15 @@ func TestPeerConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceNotStartedIsStoppedInStatus(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := ParseConfig(filepath.Join(dir, "agent.yaml"), []byte("name: dr\nsystem: s\nprofile: nintex\nlisten: 127.0.0.1:0\nstate_dir: state\nadvertise: false\nrole_file: role\nservices:\n  - name: k2\n    driver: process\n    command: [/bin/sleep, \"60\"]\n    autostart: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runAgent(t, cfg)
+	if got := a.Status().Services["k2"]; got != "stopped" {
+		t.Errorf("a service kept off shows as %q, want stopped", got)
+	}
+}
