@@ -34,16 +34,30 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-simbin-")
+		// One binary per user, replaced atomically: test processes of
+		// several packages build at once, and the go build cache makes an
+		// unchanged rebuild quick.
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("vigil-simbin-%d", os.Getuid()))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			buildErr = err
+			return
+		}
+		tmp, err := os.CreateTemp(dir, "simbin-*.tmp")
 		if err != nil {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "simbin")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/vigilops/vigil/agent/sim/simbin").CombinedOutput()
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		out, err := exec.Command("go", "build", "-o", tmp.Name(), "github.com/vigilops/vigil/agent/sim/simbin").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("build simbin: %v\n%s", err, out)
+			return
 		}
+		// Renaming over the binary is safe while other tests run it: they
+		// keep the file they started.
+		binPath = filepath.Join(dir, "simbin")
+		buildErr = os.Rename(tmp.Name(), binPath)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
