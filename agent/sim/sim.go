@@ -149,7 +149,9 @@ func (l *Layout) Host(member string, parts ...string) string {
 }
 
 // Sim is the command line an agent's process driver runs for service on
-// member, with the service's own flags after.
+// member, with the service's own flags after. Begin those with "--": the
+// common flags (--state, --speed, --epoch) are parsed first, and "--" hands
+// the rest to the service as Env.Args.
 func (l *Layout) Sim(member, service string, args ...string) []string {
 	return append([]string{l.Exe, "sim", service, "--state", l.Dirs[member],
 		"--speed", strconv.FormatFloat(l.Clock.Speed, 'g', -1, 64),
