@@ -47,6 +47,10 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           pair with an agent, using the code vigil-agent pair-code printed
   vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
                                           ask a server's agent to perform one action
+  vigil alert set --smtp-host H --smtp-port P --tls none|starttls|tls --from ADDR --to ADDR[,ADDR]
+                [--user U --password-file F] [--data DIR]
+                                          save the email alert settings (see vigil alert help)
+  vigil alert test|show [--data DIR]      send a test email now; print the settings and the outbox
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
   vigil sim SERVICE --state DIR [--speed N]
                                           run one simulated vendor service (as a fleet's agents do)
@@ -78,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pairCmd(args, stdout, stderr)
 	case "action":
 		return actionCmd(args, stdout, stderr)
+	case "alert":
+		return alertCmd(args, stdout, stderr)
 	case "agent":
 		return agent.Main(args, stdout, stderr)
 	case "sim":

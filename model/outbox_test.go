@@ -1,0 +1,135 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func alertReq(e Event, rcpt string, now time.Time) AlertRequest {
+	n := 0
+	return AlertRequest{Event: e, Recipients: rcpt, Now: now, Window: 10 * time.Second,
+		NewMessageID: func() string { n++; return fmt.Sprintf("<m%d.%d@test>", now.UnixNano(), n) }}
+}
+
+// TestAlertOutboxEnqueueStoresEventOnceAndCoalesces: enqueueing stores a
+// new event with its outbox entry, the same event again adds nothing,
+// events within the window join one message, a claimed message takes no
+// more, and a later event opens a new one.
+func TestAlertOutboxEnqueueStoresEventOnceAndCoalesces(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	t0 := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	e, queued, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server1", Kind: EventDown, Severity: SeverityWarning}, "ops@example.com", t0))
+	if err != nil || !queued || e.ID == 0 {
+		t.Fatalf("first enqueue: %+v queued=%v err=%v", e, queued, err)
+	}
+	if evs, _ := s.Events(ctx, EventFilter{}); len(evs) != 1 {
+		t.Fatalf("%d events stored, want 1", len(evs))
+	}
+	if _, queued, err := s.EnqueueAlert(ctx, alertReq(e, "ops@example.com", t0.Add(time.Second))); err != nil || queued {
+		t.Fatalf("same event again: queued=%v err=%v", queued, err)
+	}
+	if evs, _ := s.Events(ctx, EventFilter{}); len(evs) != 1 {
+		t.Fatalf("%d events after enqueueing the same one again, want 1", len(evs))
+	}
+	// Another event in the window joins and raises the severity.
+	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server2", Kind: EventDown, Severity: SeverityCritical}, "ops@example.com", t0.Add(5*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	// Another recipient list makes its own message.
+	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server2", Kind: EventDown, Severity: SeverityCritical}, "boss@example.com", t0.Add(5*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.OutboxMessages(ctx, OutboxFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || len(msgs[0].Events) != 2 || msgs[0].Severity != SeverityCritical || len(msgs[1].Events) != 1 {
+		t.Fatalf("messages %+v", msgs)
+	}
+	if !msgs[0].NextAttempt.Equal(t0.Add(10*time.Second)) || msgs[0].MessageID == "" {
+		t.Errorf("message %+v: due at the end of the window with a Message-ID", msgs[0])
+	}
+
+	// Nothing is due before the window closes; then the critical one first.
+	if m, err := s.ClaimOutbox(ctx, "me", t0.Add(9*time.Second), time.Minute, nil); err != nil || m != nil {
+		t.Fatalf("claim in the window: %v, %v", m, err)
+	}
+	m, err := s.ClaimOutbox(ctx, "me", t0.Add(16*time.Second), time.Minute, func(m OutboxMessage) bool { return m.Recipients == "ops@example.com" })
+	if err != nil || m == nil || m.Attempts != 1 || len(m.Events) != 2 || m.Events[0].Server != "K2server1" {
+		t.Fatalf("claim: %+v, %v", m, err)
+	}
+	// Claimed by someone: nobody else gets it until the lease ends.
+	if other, _ := s.ClaimOutbox(ctx, "other", t0.Add(17*time.Second), time.Minute, func(m OutboxMessage) bool { return m.Recipients == "ops@example.com" }); other != nil {
+		t.Fatal("a claimed message was claimed again")
+	}
+	// A claimed message takes no more events, even inside its window.
+	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server3", Kind: EventDown, Severity: SeverityWarning}, "ops@example.com", t0.Add(9*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetryOutboxLater(ctx, m.ID, "connection refused", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOutboxSent(ctx, m.ID, "250 ok", "", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOutboxFailed(ctx, m.ID, "too late", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.OutboxCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[OutboxSent] != 1 || counts[OutboxPending] != 2 || counts[OutboxFailed] != 0 {
+		t.Errorf("counts %v: want 1 sent (a finished message stays finished) and 2 pending", counts)
+	}
+	sent, _ := s.OutboxMessages(ctx, OutboxFilter{States: []string{OutboxSent}})
+	if len(sent) != 1 || sent[0].Reply != "250 ok" || sent[0].DoneAt == nil {
+		t.Errorf("sent %+v", sent)
+	}
+}
+
+// TestAlertOutboxHeldEventsJoinDuringQuietHours: with JoinHeld, a
+// non-critical event joins an old unclaimed non-critical message; a
+// critical event does not.
+func TestAlertOutboxHeldEventsJoinDuringQuietHours(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	t0 := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "a", Kind: EventLag, Severity: SeverityWarning}, "ops@example.com", t0)); err != nil {
+		t.Fatal(err)
+	}
+	r := alertReq(Event{Server: "b", Kind: EventLag, Severity: SeverityInfo}, "ops@example.com", t0.Add(3*time.Hour))
+	r.JoinHeld = true
+	if _, _, err := s.EnqueueAlert(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r = alertReq(Event{Server: "c", Kind: EventDown, Severity: SeverityCritical}, "ops@example.com", t0.Add(3*time.Hour))
+	r.JoinHeld = true
+	if _, _, err := s.EnqueueAlert(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := s.OutboxMessages(ctx, OutboxFilter{})
+	if len(msgs) != 2 || len(msgs[0].Events) != 2 || len(msgs[1].Events) != 1 || msgs[1].Severity != SeverityCritical {
+		t.Errorf("messages %+v", msgs)
+	}
+}
+
+// TestAlertSettingsRecordRoundTrip keeps one settings row.
+func TestAlertSettingsRecordRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	if js, err := s.AlertSettingsJSON(ctx); err != nil || js != "" {
+		t.Fatalf("before saving: %q, %v", js, err)
+	}
+	for _, js := range []string{`{"a":1}`, `{"a":2}`} {
+		if err := s.SaveAlertSettingsJSON(ctx, js); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.AlertSettingsJSON(ctx); err != nil || got != js {
+			t.Fatalf("read %q, %v; want %q", got, err, js)
+		}
+	}
+}
