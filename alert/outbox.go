@@ -104,12 +104,22 @@ func New(store *model.Store, src Source, log *slog.Logger) *Outbox {
 // that already has an ID again does nothing. Without saved settings the
 // event is stored (when new) and nothing is queued.
 func (o *Outbox) Enqueue(ctx context.Context, e model.Event, c Context) error {
+	_, err := o.Record(ctx, e, c)
+	return err
+}
+
+// Record is Enqueue that also returns the event as stored, with its id:
+// the monitor records every event through it, so an event and its alert
+// are stored together or not at all.
+func (o *Outbox) Record(ctx context.Context, e model.Event, c Context) (model.Event, error) {
 	s, err := o.src.Settings(ctx)
 	var rcpt []string
 	switch {
 	case errors.Is(err, ErrNotConfigured):
 	case err != nil:
-		return fmt.Errorf("alert on %s %s: %w", e.Kind, e.Server, err)
+		// The event itself must not be lost because the settings are
+		// unreadable: store it without an alert, and say so.
+		o.log.Error("alert settings unreadable; event stored without an alert", "kind", e.Kind, "server", e.Server, "err", err)
 	default:
 		rcpt = s.recipients(e)
 	}
@@ -120,7 +130,7 @@ func (o *Outbox) Enqueue(ctx context.Context, e model.Event, c Context) error {
 		NewMessageID: func() string { return newMessageID(s.From) },
 	})
 	if err != nil {
-		return err
+		return e, err
 	}
 	if queued {
 		o.log.Info("alert queued", "event", stored.ID, "kind", stored.Kind, "server", stored.Server,
@@ -130,7 +140,7 @@ func (o *Outbox) Enqueue(ctx context.Context, e model.Event, c Context) error {
 		default:
 		}
 	}
-	return nil
+	return stored, nil
 }
 
 // Run sends queued alerts until ctx ends, then returns ctx's error.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/agent/sim"
 	"github.com/vigilops/vigil/agent/sim/systems"
@@ -158,6 +159,7 @@ type console struct {
 	store  *model.Store
 	cert   tls.Certificate // the console's identity, pinned by paired agents
 	mon    *monitor.Monitor
+	alerts *alert.Outbox // every event is recorded through it; it sends the emails
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -178,8 +180,18 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
+	c.alerts = alert.New(store, newAlertSource(store, dataDir, log), log)
+	c.mon.Record = func(ctx context.Context, e model.Event) (model.Event, error) {
+		return c.alerts.Record(ctx, e, alert.Context{Summary: c.systemSummary(e.System), Procedure: c.suggestProcedure(e)})
+	}
 	browser := &discovery.Browser{Logger: log}
-	c.wg.Add(3)
+	c.wg.Add(4)
+	go func() {
+		defer c.wg.Done()
+		if err := c.alerts.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("alert outbox stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer c.wg.Done()
 		c.pruneEvents(ctx, EventRetention)

@@ -38,7 +38,11 @@ func (m *Monitor) storeEvents(ctx context.Context) {
 		m.evQueue = nil
 		m.mu.Unlock()
 		for _, e := range batch {
-			stored, err := m.store.AddEvent(context.WithoutCancel(ctx), e)
+			record := m.Record
+			if record == nil {
+				record = m.store.AddEvent
+			}
+			stored, err := record(context.WithoutCancel(ctx), e)
 			if err != nil {
 				// The event is not lost to whoever is watching now.
 				m.log.Error("event not stored", "kind", e.Kind, "server", e.Server, "err", err)

@@ -51,6 +51,10 @@ type Monitor struct {
 	Silence time.Duration
 	// Detect tunes what becomes an event. Set before Run.
 	Detect DetectorConfig
+	// Record stores an event and returns it with its id; the default is
+	// the store's AddEvent. The console sets it to the alert outbox's, which
+	// stores the event and its alert together. Set before Run.
+	Record func(ctx context.Context, e model.Event) (model.Event, error)
 
 	mu      sync.Mutex
 	servers map[string]*tracked
