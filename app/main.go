@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
-	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/agent/sim"
 	"github.com/vigilops/vigil/agent/sim/systems"
+	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/discovery"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
