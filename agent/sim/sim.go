@@ -117,6 +117,13 @@ type Member struct {
 	// Role is the role the document says it starts in, for the demo's
 	// legend and tests; the agent reads the real one from the simulation.
 	Role model.Role
+	// System, when set, puts the member in a redundant pair of its own
+	// within the vendor system (Redstor's StorageServer and MirrorServer
+	// fail over apart from its AccountServers); empty means System.Name.
+	System string
+	// VendorRoles, when set, are the vendor's words for this member's
+	// roles instead of the profile's.
+	VendorRoles map[model.Role]string
 }
 
 // System is one simulated vendor system.

@@ -42,8 +42,10 @@ type Member struct {
 	role   model.Role
 	site   string
 	config string // the agent configuration after the common header; empty for a role-file member
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
+	// vendorRoles overrides the profile's words for the roles.
+	vendorRoles map[model.Role]string
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited
 }
 
 // Fleet is a set of agent processes started by this process.
@@ -116,8 +118,12 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 			return nil, err
 		}
 		for _, m := range sys.Members {
-			mem := &Member{Name: m.Name, System: sys.Name, Profile: prof, role: m.Role, site: m.Site,
-				StateDir: filepath.Join(o.StateDir, m.Name), config: configs[m.Name]}
+			system := sys.Name
+			if m.System != "" {
+				system = m.System
+			}
+			mem := &Member{Name: m.Name, System: system, Profile: prof, role: m.Role, site: m.Site,
+				StateDir: filepath.Join(o.StateDir, m.Name), config: configs[m.Name], vendorRoles: m.VendorRoles}
 			if err := f.prepare(mem, o.PairCode, o.Trust); err != nil {
 				f.Stop()
 				return nil, err
@@ -202,8 +208,12 @@ func (f *Fleet) start(exe string, m *Member) error {
 		body = "role_file: role\n"
 	}
 	var vendor strings.Builder
+	words := agent.VendorRoles(m.Profile)
+	if m.vendorRoles != nil {
+		words = m.vendorRoles
+	}
 	for _, r := range model.Roles {
-		if w, ok := agent.VendorRoles(m.Profile)[r]; ok {
+		if w, ok := words[r]; ok {
 			fmt.Fprintf(&vendor, "  %s: %q\n", r, w)
 		}
 	}
