@@ -305,6 +305,9 @@ func TestBadInputExitsTwoWithAClearError(t *testing.T) {
 		{[]string{"fleet"}, []string{"--state DIR is required"}},
 		{[]string{"fleet", "--state", dir, "--systems", "k2san,acme"}, []string{`"acme" is not one of`}},
 		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{[]string{"watch", "--misses", "0"}, []string{"--misses 0", "from 1 to 100"}},
+		{[]string{"watch", "--heartbeat", "1ms"}, []string{"--heartbeat 1ms"}},
+		{[]string{"watch", "--keep-events", "1m"}, []string{"--keep-events 1m0s", "at least 1h"}},
 	} {
 		cmd := exec.Command(vigilBin, tc.args...)
 		var stderr strings.Builder

@@ -43,7 +43,8 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           run a simulated fleet, headless
   vigil status [--data DIR] [--wait D] [--json]
                                           discover servers and print their status
-  vigil watch [--data DIR] [--json]       print events as they happen (one JSON object a line with --json)
+  vigil watch [--data DIR] [--json] [--heartbeat D] [--misses N] [--keep-events D]
+                                          print events as they happen (one JSON object a line with --json)
   vigil pair (ADDRESS | --all) --code CODE [--data DIR] [--wait D]
                                           pair with an agent, using the code vigil-agent pair-code printed
   vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--json]
@@ -169,6 +170,53 @@ type console struct {
 // openConsole opens the store in dataDir and starts monitoring and
 // discovery. Close stops them.
 func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*console, error) {
+	return openConsoleWith(ctx, dataDir, log, consoleOptions{})
+}
+
+// consoleOptions are the operator's settings of detection; zero fields
+// take the defaults.
+type consoleOptions struct {
+	Heartbeat  time.Duration // the interval agents send heartbeats at, at most
+	Misses     int           // heartbeats missed before a server is suspected lost
+	KeepEvents time.Duration // how long events are kept
+}
+
+// consoleFlags adds the detection settings to a command's flags.
+func consoleFlags(fs *flag.FlagSet) *consoleOptions {
+	o := &consoleOptions{}
+	fs.DurationVar(&o.Heartbeat, "heartbeat", 250*time.Millisecond, "the `INTERVAL` agents send heartbeats at, at most")
+	fs.IntVar(&o.Misses, "misses", 4, "`N` heartbeats missed in a row make a server suspected lost (silent)")
+	fs.DurationVar(&o.KeepEvents, "keep-events", EventRetention, "how long events are kept (`DURATION`, e.g. 2160h for 90 days)")
+	return o
+}
+
+// check validates the settings, naming the flag at fault.
+func (o consoleOptions) check() error {
+	switch {
+	case o.Heartbeat < 10*time.Millisecond || o.Heartbeat > time.Minute:
+		return fmt.Errorf("--heartbeat %v: expected a duration from 10ms to 1m", o.Heartbeat)
+	case o.Misses < 1 || o.Misses > 100:
+		return fmt.Errorf("--misses %d: expected a number from 1 to 100", o.Misses)
+	case o.KeepEvents < time.Hour:
+		return fmt.Errorf("--keep-events %v: expected at least 1h", o.KeepEvents)
+	}
+	return nil
+}
+
+// openConsoleWith is openConsole with the operator's detection settings.
+func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o consoleOptions) (*console, error) {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 250 * time.Millisecond
+	}
+	if o.Misses == 0 {
+		o.Misses = 4
+	}
+	if o.KeepEvents == 0 {
+		o.KeepEvents = EventRetention
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	store, err := model.Open(dataDir)
 	if err != nil {
 		return nil, err
@@ -180,6 +228,7 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
+	c.mon.Silence = time.Duration(o.Misses) * o.Heartbeat
 	c.alerts = alert.New(store, newAlertSource(store, dataDir, log), log)
 	c.mon.Record = func(ctx context.Context, e model.Event) (model.Event, error) {
 		return c.alerts.Record(ctx, e, alert.Context{Summary: c.systemSummary(e.System), Procedure: c.suggestProcedure(e)})
@@ -194,7 +243,7 @@ func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*consol
 	}()
 	go func() {
 		defer c.wg.Done()
-		c.pruneEvents(ctx, EventRetention)
+		c.pruneEvents(ctx, o.KeepEvents)
 	}()
 	go func() {
 		defer c.wg.Done()
@@ -237,6 +286,11 @@ func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
 // that ends on SIGINT or SIGTERM. On failure it has printed why and returns
 // the exit status.
 func openCLIConsole(name, dataFlag string, stderr io.Writer) (*console, context.Context, func(), int) {
+	return openCLIConsoleWith(name, dataFlag, consoleOptions{}, stderr)
+}
+
+// openCLIConsoleWith is openCLIConsole with detection settings.
+func openCLIConsoleWith(name, dataFlag string, o consoleOptions, stderr io.Writer) (*console, context.Context, func(), int) {
 	dir, err := resolveDataDir(dataFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
@@ -244,7 +298,7 @@ func openCLIConsole(name, dataFlag string, stderr io.Writer) (*console, context.
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	c, err := openConsole(ctx, dir, log)
+	c, err := openConsoleWith(ctx, dir, log, o)
 	if err != nil {
 		stop()
 		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)

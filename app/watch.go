@@ -15,10 +15,15 @@ func watchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	data := dataDirFlag(fs)
 	asJSON := fs.Bool("json", false, "one JSON object a line (DESIGN.md's shape)")
+	opts := consoleFlags(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	c, ctx, closeConsole, code := openCLIConsole("watch", *data, stderr)
+	if err := opts.check(); err != nil {
+		fmt.Fprintln(stderr, "vigil watch:", err)
+		return exitUsage
+	}
+	c, ctx, closeConsole, code := openCLIConsoleWith("watch", *data, *opts, stderr)
 	if c == nil {
 		return code
 	}

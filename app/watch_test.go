@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -156,5 +159,21 @@ func TestWatchPrintsEvents(t *testing.T) {
 	evs, err := s.Events(context.Background(), model.EventFilter{Server: "K2server2", Kinds: []string{model.EventDown}})
 	if err != nil || len(evs) != 1 {
 		t.Errorf("stored down events of K2server2: %d (%v), want 1", len(evs), err)
+	}
+}
+
+func TestDetectionSettingsReachTheMonitor(t *testing.T) {
+	c, err := openConsoleWith(context.Background(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+		consoleOptions{Heartbeat: 100 * time.Millisecond, Misses: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.mon.Silence != 600*time.Millisecond {
+		t.Errorf("silence = %v, want 6 missed heartbeats of 100ms", c.mon.Silence)
+	}
+	if _, err := openConsoleWith(context.Background(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+		consoleOptions{Misses: 101}); err == nil || !strings.Contains(err.Error(), "--misses") {
+		t.Errorf("101 misses: err = %v, want one naming --misses", err)
 	}
 }
