@@ -31,26 +31,36 @@ import (
 	"github.com/vigilops/vigil/model"
 )
 
-// Clock is simulated time. It runs Speed times faster than the wall clock
-// from Epoch on, and every process of one fleet shares Epoch and Speed, so
-// their clocks agree.
+// Clock is simulated time. It reads Origin at the wall-clock time Epoch
+// and runs Speed times faster than the wall clock from then on. Every
+// process of one fleet shares Epoch, Origin and Speed, so their clocks
+// agree; a fleet started again on the same directory starts its clock
+// where it stopped, so simulated time never runs backwards.
 type Clock struct {
-	Epoch time.Time
-	Speed float64
+	Epoch  time.Time
+	Origin time.Time
+	Speed  float64
 }
 
-// NewClock returns a clock running speed times faster than the wall clock
-// from epoch on.
+// NewClock returns a clock reading epoch at epoch and running speed times
+// faster than the wall clock.
 func NewClock(epoch time.Time, speed float64) *Clock {
 	if speed <= 0 {
 		speed = 1
 	}
-	return &Clock{Epoch: epoch, Speed: speed}
+	return &Clock{Epoch: epoch, Origin: epoch, Speed: speed}
 }
 
 // Now is the simulated time.
 func (c *Clock) Now() time.Time {
-	return c.Epoch.Add(time.Duration(float64(time.Since(c.Epoch)) * c.Speed))
+	return c.origin().Add(time.Duration(float64(time.Since(c.Epoch)) * c.Speed))
+}
+
+func (c *Clock) origin() time.Time {
+	if c.Origin.IsZero() {
+		return c.Epoch
+	}
+	return c.Origin
 }
 
 // Wall is how long simulated duration d lasts on the wall clock, never less
@@ -162,7 +172,8 @@ func (l *Layout) Host(member string, parts ...string) string {
 func (l *Layout) Sim(member, service string, args ...string) []string {
 	return append([]string{l.Exe, "sim", service, "--state", l.Dirs[member],
 		"--speed", strconv.FormatFloat(l.Clock.Speed, 'g', -1, 64),
-		"--epoch", strconv.FormatInt(l.Clock.Epoch.UnixMilli(), 10)}, args...)
+		"--epoch", strconv.FormatInt(l.Clock.Epoch.UnixMilli(), 10),
+		"--origin", strconv.FormatInt(l.Clock.origin().UnixMilli(), 10)}, args...)
 }
 
 // WriteOnce writes a file, creating its directory, unless it exists: the
@@ -330,6 +341,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	state := fs.String("state", "", "the simulated server's `DIR`")
 	speed := fs.Float64("speed", 1, "simulated clock speed")
 	epoch := fs.Int64("epoch", 0, "when the fleet's simulated clock started, in Unix `MS`")
+	origin := fs.Int64("origin", 0, "the simulated time at --epoch, in Unix `MS` (default: --epoch)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -345,7 +357,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	if *epoch > 0 {
 		start = time.UnixMilli(*epoch)
 	}
-	env := &Env{State: *state, Clock: NewClock(start, *speed), Args: fs.Args(),
+	clock := NewClock(start, *speed)
+	if *origin > 0 {
+		clock.Origin = time.UnixMilli(*origin)
+	}
+	env := &Env{State: *state, Clock: clock, Args: fs.Args(),
 		Log: slog.New(slog.NewTextHandler(stderr, nil)).With("sim", sv.Name)}
 	env.Log.Info("simulated service starting", "state", *state, "speed", *speed)
 	pidFile := PIDFile(*state, sv.Name)

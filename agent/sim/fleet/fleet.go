@@ -57,6 +57,36 @@ type Fleet struct {
 	// the fleet can tell when each is up; it is not a console's.
 	cert tls.Certificate
 	fp   string
+	// clock is the fleet's simulated clock, saved when it stops.
+	clock *sim.Clock
+}
+
+// clockFile keeps the simulated time a fleet stopped at.
+const clockFile = "clock.json"
+
+func readClock(dir string) (time.Time, error) {
+	b, err := os.ReadFile(filepath.Join(dir, clockFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	var doc struct {
+		SimulatedTime time.Time `json:"simulated_time"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w (delete it to start the simulated clock afresh)", filepath.Join(dir, clockFile), err)
+	}
+	return doc.SimulatedTime, nil
+}
+
+func (f *Fleet) saveClock() error {
+	b, _ := json.Marshal(struct {
+		SimulatedTime time.Time `json:"simulated_time"`
+		Speed         float64   `json:"speed"`
+	}{f.clock.Now().UTC(), f.clock.Speed})
+	return actions.WriteFileAtomic(filepath.Join(f.Dir, clockFile), append(b, '\n'), 0o644)
 }
 
 // fleetCodeLife is how long a --pair-code stays valid: a simulated fleet
@@ -105,6 +135,17 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		return nil, err
 	}
 	clock := sim.NewClock(time.Now(), o.Speed)
+	if saved, err := readClock(o.StateDir); err != nil {
+		return nil, err
+	} else if saved.After(clock.Origin) {
+		// Started again on the same directory: simulated time goes on from
+		// where it stopped, so nothing recorded lies in the future.
+		clock.Origin = saved
+	}
+	f.clock = clock
+	if err := f.saveClock(); err != nil {
+		return nil, err
+	}
 	all := sim.Systems()
 	for _, prof := range o.Systems {
 		sys := all[prof]
@@ -310,6 +351,11 @@ func (f *Fleet) writeFile() error {
 // Stop asks every member to stop, waits for them, and kills any that do not
 // stop within a few seconds.
 func (f *Fleet) Stop() {
+	if f.clock != nil {
+		if err := f.saveClock(); err != nil && f.log != nil {
+			f.log.Warn("simulated time not saved; a restart starts the clock afresh", "err", err)
+		}
+	}
 	var wg sync.WaitGroup
 	for _, m := range f.Members {
 		if m.cmd == nil {

@@ -1,6 +1,11 @@
 package fleet_test
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,5 +31,53 @@ func TestFleetStartsEveryMemberAndListsIt(t *testing.T) {
 		if st.Name != m.Name || st.System != m.System {
 			t.Errorf("%s answers as %s of %s", m.Name, st.Name, st.System)
 		}
+	}
+}
+
+// A fleet started again on the same directory goes on from the simulated
+// time it stopped at, so at a high speed nothing recorded lies in the
+// future.
+func TestSimulatedTimeGoesOnAfterARestart(t *testing.T) {
+	exe := simtest.Binary(t)
+	dir := t.TempDir()
+	start := func() *fleet.Fleet {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		f, err := fleet.Start(ctx, fleet.Options{StateDir: dir, Systems: []string{"infocast"}, Speed: 3600, Exe: exe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	read := func() time.Time {
+		b, err := os.ReadFile(filepath.Join(dir, "clock.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			SimulatedTime time.Time `json:"simulated_time"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.SimulatedTime
+	}
+	f := start()
+	time.Sleep(500 * time.Millisecond) // half an hour of simulated time
+	f.Stop()
+	stopped := read()
+	if !stopped.After(time.Now().Add(20 * time.Minute)) {
+		t.Fatalf("simulated time at stop %v is not ahead of the wall clock", stopped)
+	}
+	f = start()
+	defer f.Stop()
+	if again := read(); again.Before(stopped) {
+		t.Errorf("after the restart the simulated clock reads %v, before %v where it stopped", again, stopped)
+	}
+	os.WriteFile(filepath.Join(dir, "clock.json"), []byte("{not json"), 0o644)
+	f.Stop()
+	os.WriteFile(filepath.Join(dir, "clock.json"), []byte("{not json"), 0o644)
+	if _, err := fleet.Start(context.Background(), fleet.Options{StateDir: dir, Systems: []string{"infocast"}, Speed: 1, Exe: exe}); err == nil || !strings.Contains(err.Error(), "clock.json") {
+		t.Errorf("a corrupt clock.json: err = %v, want one naming it", err)
 	}
 }
