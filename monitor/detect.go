@@ -21,6 +21,18 @@ type DetectorConfig struct {
 	// NoPrimaryGrace is how long a system may have no primary before it is
 	// an event: a failover leaves a system without one for a moment.
 	NoPrimaryGrace time.Duration
+	// Limits bound facts whose agents publish no X_limit beside them, by
+	// fact name; nil means DefaultLimits.
+	Limits map[string]float64
+}
+
+// DefaultLimits are the thresholds of the lag facts the profiles publish,
+// where the agent does not give its own: a Redstor mirror 15 minutes
+// behind, a Nintex K2 DR site past the 4 hours of data loss the document
+// accepts.
+var DefaultLimits = map[string]float64{
+	"mirror_lag_seconds":         15 * 60,
+	"recovery_point_age_seconds": 4 * 60 * 60,
 }
 
 // Defaults of DetectorConfig.
@@ -69,6 +81,9 @@ func NewDetector(cfg DetectorConfig) *Detector {
 	}
 	if cfg.NoPrimaryGrace <= 0 {
 		cfg.NoPrimaryGrace = DefaultNoPrimaryGrace
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = DefaultLimits
 	}
 	return &Detector{cfg: cfg, servers: map[string]*detected{}, systems: map[string]*systemAlarms{}}
 }
@@ -303,7 +318,11 @@ func (d *Detector) Status(v model.ServerView, services, facts map[string]string,
 		}
 		limitText, ok := facts[k+limitSuffix]
 		if !ok {
-			continue
+			l, known := d.cfg.Limits[k]
+			if !known {
+				continue
+			}
+			limitText = strconv.FormatFloat(l, 'f', -1, 64)
 		}
 		value, err1 := strconv.ParseFloat(facts[k], 64)
 		limit, err2 := strconv.ParseFloat(limitText, 64)

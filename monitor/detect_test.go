@@ -155,3 +155,13 @@ func FuzzDetectorNeverPanics(f *testing.F) {
 		}
 	})
 }
+
+func TestDetectorDefaultLimits(t *testing.T) {
+	d := NewDetector(DetectorConfig{})
+	v := sv("dr", "nk", "nintex", model.RoleStandby, model.HealthUp)
+	d.View(v, t0)
+	expect(t, "within", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "3600"}, t0), "")
+	expect(t, "over the document's 4 hours", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "20000"}, t0), "lag:warning->20000")
+	// The agent's own limit wins.
+	expect(t, "agent's limit", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "20000", "recovery_point_age_seconds_limit": "30000"}, t0), "lag:info->20000")
+}

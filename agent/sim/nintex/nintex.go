@@ -258,6 +258,8 @@ func agentConfig(l *sim.Layout, name, partner string, primary bool, port int, sh
 		{"restored_to", "RestoredTo"},
 		{"recovery_point_age_seconds", "RecoveryPointAgeSeconds"},
 		{"accepted_data_loss_seconds", "AcceptedDataLossSeconds"},
+		// The same, named so the console's lag check pairs it with the age.
+		{"recovery_point_age_seconds_limit", "AcceptedDataLossSeconds"},
 		{"within_accepted_data_loss", "WithinAcceptedDataLoss"},
 		{"recoverable_to", "RecoverableTo"},
 		{"last_restore_job", "LastRestoreJob"},
