@@ -100,6 +100,7 @@ build: check-go
 	@mkdir -p bin
 	CGO_ENABLED=1 $(GO) build -o bin/vigil .
 	CGO_ENABLED=0 $(GO) build -o bin/vigil-agent $(AGENT_PKG)
+	CGO_ENABLED=0 $(GO) build -o bin/vigil-sim ./agent/sim/simbin
 
 ## test: everything CI checks, in order, failing on the first broken step
 ## except the two test runs, which both run so one report shows all failures.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +22,7 @@ import (
 
 // vigilBin is the console binary, built once for the tests that need real
 // processes (fleet members are `vigil agent run` processes).
-var vigilBin string
+var vigilBin, vigilAlone string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
@@ -29,11 +30,27 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// As `make build` lays them out: vigil and, beside it, the lean
+	// vigil-sim that fleets run their members with. vigilAlone is the same
+	// console binary with no companion.
 	vigilBin = filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", vigilBin, "github.com/vigilops/vigil")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build vigil:", err)
+	vigilAlone = filepath.Join(dir, "alone", "vigil")
+	for _, b := range []struct{ out, pkg string }{
+		{vigilBin, "github.com/vigilops/vigil"},
+		{filepath.Join(dir, fleet.LeanBinary), "github.com/vigilops/vigil/agent/sim/simbin"},
+	} {
+		build := exec.Command("go", "build", "-o", b.out, b.pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", b.pkg+":", err)
+			os.Exit(1)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(vigilAlone), 0o755); err == nil {
+		err = os.Link(vigilBin, vigilAlone)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "link vigil:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -46,11 +63,16 @@ const testCode = "7KQ4-M9X2-TP"
 
 // startFleet runs `vigil fleet` and waits for its ready line.
 func startFleet(t *testing.T, systems string) (string, []fleet.Member, *exec.Cmd) {
+	return startFleetWith(t, vigilBin, systems)
+}
+
+// startFleetWith runs `vigil fleet` from the binary bin.
+func startFleetWith(t *testing.T, bin, systems string) (string, []fleet.Member, *exec.Cmd) {
 	t.Helper()
 	state := t.TempDir()
 	// At 20 times the speed the K2 backup notices a missing heartbeat in
 	// half a second rather than ten.
-	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode, "--speed", "20")
+	cmd := exec.Command(bin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode, "--speed", "20")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -362,5 +384,35 @@ func TestFrozenAndKilledAgents(t *testing.T) {
 	t.Logf("killed agent reported down after %v", time.Since(killedAt).Round(time.Millisecond))
 	if h := health(frozen); h != model.HealthUp {
 		t.Errorf("the other agent is %s, want up", h)
+	}
+}
+
+// The console binary alone runs a whole fleet when the lean companion is
+// not beside it: its members are then the console binary itself.
+func TestFleetRunsFromTheConsoleBinaryAlone(t *testing.T) {
+	_, members, _ := startFleetWith(t, vigilAlone, "infocast")
+	for _, m := range members {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m.PID), "cmdline"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if argv0 := strings.SplitN(string(b), "\x00", 2)[0]; argv0 != vigilAlone {
+			t.Errorf("member %s runs %s, want the console binary %s", m.Name, argv0, vigilAlone)
+		}
+	}
+}
+
+// With the lean companion beside the console binary, the fleet's members
+// run it.
+func TestFleetRunsItsMembersWithTheLeanBinary(t *testing.T) {
+	_, members, _ := startFleet(t, "infocast")
+	for _, m := range members {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m.PID), "cmdline"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if argv0 := strings.SplitN(string(b), "\x00", 2)[0]; filepath.Base(argv0) != fleet.LeanBinary {
+			t.Errorf("member %s runs %s, want %s", m.Name, argv0, fleet.LeanBinary)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -195,24 +196,60 @@ func Write(path, content string) error {
 	return actions.WriteFileAtomic(path, []byte(content), 0o644)
 }
 
-// FreeUDPPort returns a UDP port on loopback that was free a moment ago.
-func FreeUDPPort() (int, error) {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreeUDPPort returns a port on loopback, free for UDP and TCP a moment
+// ago, for a simulated service to listen on later.
+func FreeUDPPort() (int, error) { return freePort() }
+
+// FreeTCPPort returns a port on loopback, free for TCP and UDP a moment
+// ago, for a simulated service to listen on later.
+func FreeTCPPort() (int, error) { return freePort() }
+
+var (
+	portsMu sync.Mutex
+	handed  = map[int]bool{} // ports this process handed out already
+)
+
+// freePort picks a port below the kernel's ephemeral range: a port taken
+// from that range could be given by the kernel to any process binding
+// port 0 (every agent does) before the simulated service binds it.
+func freePort() (int, error) {
+	low := ephemeralLow()
+	from := max(1024, low-12000)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for tries := 0; tries < 200; tries++ {
+		p := from + rand.IntN(low-from)
+		if handed[p] {
+			continue
+		}
+		t, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		t.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		handed[p] = true
+		return p, nil
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
+	return 0, fmt.Errorf("no free port found between %d and %d on 127.0.0.1", from, low)
 }
 
-// FreeTCPPort returns a TCP port on loopback that was free a moment ago.
-func FreeTCPPort() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// /proc/sys/net/ipv4/ip_local_port_range), 32768 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				return n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 32768
 }
 
 // VendorLog appends timestamped lines to a vendor log file, as the product

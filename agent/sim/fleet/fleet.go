@@ -61,6 +61,15 @@ type Fleet struct {
 	clock *sim.Clock
 }
 
+// LeanBinary is the name of the companion binary `make build` puts beside
+// vigil: the agent and the simulated services, without the GUI.
+const LeanBinary = "vigil-sim"
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
 // clockFile keeps the simulated time a fleet stopped at.
 const clockFile = "clock.json"
 
@@ -117,6 +126,12 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		var err error
 		if exe, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("find own executable to start agents: %w", err)
+		}
+		// A lean companion binary (the agent and the simulations, without the
+		// GUI) beside this one makes every member several MB smaller; this
+		// binary can do the same work when it is not there.
+		if lean := filepath.Join(filepath.Dir(exe), LeanBinary); isExecutable(lean) {
+			exe = lean
 		}
 	}
 	var err error
