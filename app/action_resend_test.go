@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,31 +86,44 @@ commands:
 }
 
 // startPairedAgent runs `vigil agent run --config cfgPath` (its state_dir
-// must be "state" beside the config) and pairs console c with it.
-func startPairedAgent(t *testing.T, c *console, cfgPath string) (addr string) {
+// must be "state" beside the config), waits until it listens, and pairs
+// console c with it at its bound address.
+func startPairedAgent(t *testing.T, c *console, cfgPath string) (addr string, cmd *exec.Cmd) {
+	t.Helper()
+	return startAgentProcess(t, c, cfgPath, nil, "")
+}
+
+// startAgentProcess is startPairedAgent with the agent run inside another
+// command (prefix, e.g. `ip netns exec NS`), paired at pairAddr when the
+// console reaches it at another address than the one it binds.
+func startAgentProcess(t *testing.T, c *console, cfgPath string, prefix []string, pairAddr string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
 	state := filepath.Join(filepath.Dir(cfgPath), "state")
 	os.MkdirAll(state, 0o700)
 	if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(vigilBin, "agent", "run", "--config", cfgPath)
-	cmd.Stderr = &testWriter{t: t, prefix: "agent: "}
+	argv := append(append([]string{}, prefix...), vigilBin, "agent", "run", "--config", cfgPath)
+	cmd = exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = &testWriter{t: t, prefix: filepath.Base(filepath.Dir(cfgPath)) + ": "}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if addr, err = agent.BoundAddress(state); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent did not start: %v", err)
+			t.Fatalf("agent %s did not start: %v", cfgPath, err)
 		}
 	}
-	if _, err := c.pair(context.Background(), addr, testCode); err != nil {
-		t.Fatal(err)
+	if pairAddr == "" {
+		pairAddr = addr
 	}
-	return addr
+	if _, err := c.pair(context.Background(), pairAddr, testCode); err != nil {
+		t.Fatalf("pair %s: %v", cfgPath, err)
+	}
+	return addr, cmd
 }

@@ -259,7 +259,7 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 func TestStatusJSONShowsEveryFleetMember(t *testing.T) {
 	_, members, _ := startFleet(t, "infocast,wavestore")
 	data := t.TempDir()
-	pair := exec.Command(vigilBin, "pair", "--all", "--code", testCode, "--wait", "5s", "--data", data)
+	pair := exec.Command(vigilBin, "pair", "--all", "--code", testCode, "--wait", "10s", "--data", data)
 	pair.Stderr = &testWriter{t: t, prefix: "pair: "}
 	out, err := pair.Output()
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -65,33 +64,16 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	data := t.TempDir()
 	c, updates, view := testConsole(t, data)
 	start := func(name, ns, peer, peerAddr, consoleAddr string) (*exec.Cmd, string) {
-		dir := t.TempDir()
-		state := filepath.Join(dir, "state")
-		os.MkdirAll(state, 0o700)
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o700)
 		os.WriteFile(filepath.Join(dir, "role"), []byte("standby"), 0o644)
 		cfg := filepath.Join(dir, "agent.yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: parted\nprofile: k2san\nlisten: 0.0.0.0:7443\nstate_dir: state\nadvertise: false\nrole_file: role\npeers:\n  - name: %s\n    address: %s\n",
 			name, peer, peerAddr)), 0o644)
-		if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("ip", "netns", "exec", ns, vigilBin, "agent", "run", "--config", cfg)
-		cmd.Stderr = &testWriter{t: t, prefix: name + ": "}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if _, err := agent.BoundAddress(state); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("agent %s did not start", name)
-			}
-		}
-		v, err := c.pair(context.Background(), consoleAddr, testCode)
+		_, cmd := startAgentProcess(t, c, cfg, []string{"ip", "netns", "exec", ns}, consoleAddr)
+		v, err := c.store.FindServer(context.Background(), name)
 		if err != nil {
-			t.Fatalf("pair %s: %v", name, err)
+			t.Fatal(err)
 		}
 		return cmd, v.ID
 	}

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -33,35 +32,13 @@ func startRoleAgents(t *testing.T, data string, names, roles []string) []*agentP
 	c, _, _ := testConsole(t, data)
 	var out []*agentProc
 	for i, name := range names {
-		dir := t.TempDir()
-		state := filepath.Join(dir, "state")
-		os.MkdirAll(state, 0o700)
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o700)
 		roleFile := filepath.Join(dir, "role")
 		os.WriteFile(roleFile, []byte(roles[i]), 0o644)
 		cfg := filepath.Join(dir, "agent.yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: watched\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: state\nadvertise: false\nrole_file: role\n", name)), 0o644)
-		if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(vigilBin, "agent", "run", "--config", cfg)
-		cmd.Stderr = &testWriter{t: t, prefix: name + ": "}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
-		var addr string
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if addr, err = agent.BoundAddress(state); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("agent %s did not start: %v", name, err)
-			}
-		}
-		if _, err := c.pair(context.Background(), addr, testCode); err != nil {
-			t.Fatal(err)
-		}
+		_, cmd := startPairedAgent(t, c, cfg)
 		out = append(out, &agentProc{name: name, roleFile: roleFile, cmd: cmd})
 	}
 	c.Close()

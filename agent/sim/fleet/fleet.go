@@ -44,6 +44,7 @@ type Member struct {
 	config string // the agent configuration after the common header; empty for a role-file member
 	// vendorRoles overrides the profile's words for the roles.
 	vendorRoles map[model.Role]string
+	quiet       bool // advertise: false
 	cmd         *exec.Cmd
 	done        chan struct{} // closed when the process has exited
 }
@@ -113,6 +114,10 @@ type Options struct {
 	// and act permissions, for tests that act without pairing; empty for
 	// none.
 	Trust string
+	// Quiet keeps the members from announcing themselves by mDNS: tests
+	// that reach them by address must not disturb others that discover
+	// theirs by name.
+	Quiet bool
 	// Exe is the program that runs `agent run` and `sim SERVICE`: the
 	// vigil binary, or a test's. Empty means this process's own binary.
 	Exe string
@@ -180,6 +185,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 			}
 			mem := &Member{Name: m.Name, System: system, Profile: prof, role: m.Role, site: m.Site,
 				StateDir: filepath.Join(o.StateDir, m.Name), config: configs[m.Name], vendorRoles: m.VendorRoles}
+			mem.quiet = o.Quiet
 			if err := f.prepare(mem, o.PairCode, o.Trust); err != nil {
 				f.Stop()
 				return nil, err
@@ -277,8 +283,8 @@ func (f *Fleet) start(exe string, m *Member) error {
 	if site == "" {
 		site = "simulated"
 	}
-	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet: the vendor services it supervises are\n# simulations (vigil sim), not the vendor's products.\nname: %s\nsystem: %s\nprofile: %s\nsite: %q\nlisten: 127.0.0.1:0\nstate_dir: .\npermissions: [read, act]\nvendor_roles:\n%s%s",
-		m.Name, m.System, m.Profile, site, vendor.String(), body)
+	cfg := fmt.Sprintf("# Simulated server of a Vigil fleet: the vendor services it supervises are\n# simulations (vigil sim), not the vendor's products.\nname: %s\nsystem: %s\nprofile: %s\nsite: %q\nlisten: 127.0.0.1:0\nstate_dir: .\nadvertise: %t\npermissions: [read, act]\nvendor_roles:\n%s%s",
+		m.Name, m.System, m.Profile, site, !m.quiet, vendor.String(), body)
 	cfgPath := filepath.Join(m.StateDir, "agent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("config of %s: %w", m.Name, err)

@@ -87,7 +87,7 @@ func Start(t testing.TB, speed float64, profiles ...string) *Fleet {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	f, err := fleet.Start(ctx, fleet.Options{StateDir: filepath.Join(dir, "fleet"), Systems: profiles, Speed: speed,
-		Exe: exe, Trust: fp, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Exe: exe, Trust: fp, Quiet: true, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
