@@ -53,6 +53,8 @@ const usage = `usage: vigil [COMMAND] [flags]
                 [--user U --password-file F] [--data DIR]
                                           save the email alert settings (see vigil alert help)
   vigil alert test|show [--data DIR]      send a test email now; print the settings and the outbox
+  vigil procedure list|run|resume|abort|report|history ...
+                                          run a vendor procedure headless (see vigil procedure help)
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
   vigil sim SERVICE --state DIR [--speed N]
                                           run one simulated vendor service (as a fleet's agents do)
@@ -86,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return actionCmd(args, stdout, stderr)
 	case "alert":
 		return alertCmd(args, stdout, stderr)
+	case "procedure":
+		return procedureCmd(args, stdout, stderr)
 	case "agent":
 		return agent.Main(args, stdout, stderr)
 	case "sim":

@@ -93,7 +93,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
-	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &ActionRecord{}, &AuditRecord{}, &Event{}, &AlertSettingsRecord{}, &OutboxMessage{}, &OutboxEvent{}); err != nil {
+	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &ActionRecord{}, &AuditRecord{}, &Event{}, &AlertSettingsRecord{}, &OutboxMessage{}, &OutboxEvent{}, &ProcedureRun{}, &ProcedureStepRecord{}, &ProcedureAction{}, &ProcedureDeviation{}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare store %s: %w", path, err)
 	}
