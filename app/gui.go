@@ -102,10 +102,15 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	}
 	w := a.NewWindow(title)
 	w.Resize(fyne.NewSize(1100, 720))
-	view := ui.Create(ctx, w, c.mon, newOperator(c))
+	op := newOperator(c)
+	view := ui.CreateConsole(ctx, w, ui.Console{Feed: c.mon, Operator: op, Events: newGUIEvents(c), Alerts: newGUIAlerts(c, dir, log)})
 	if name := os.Getenv(screenshotSelectEnv); demo && name != "" {
 		fyne.Do(func() { view.SelectWhenSeen(name) })
 	}
+	if demo {
+		showScreenshotView(view, os.Getenv(screenshotViewEnv), log)
+	}
+	startDesk(ctx, a, w, c, op, log)
 	w.SetContent(view)
 	w.SetMaster()
 	w.ShowAndRun()

@@ -193,25 +193,63 @@ func (b *Board) showSummary() {
 // name. The section is a slim title line over the rows rather than a
 // widget.Card, whose large title would let only half a fleet fit on screen.
 type systemGroup struct {
-	rows     []*serverRow
-	box      *fyne.Container
-	title    *widget.Label
-	subtitle *widget.Label
-	card     fyne.CanvasObject
+	system    string
+	rows      []*serverRow
+	box       *fyne.Container
+	title     *widget.Label
+	subtitle  *widget.Label
+	alarm     *widget.Label     // what is wrong with the system, in words
+	alarmIcon *widget.Icon      // and as an icon, so it reads without colour
+	alarmLine fyne.CanvasObject // hidden while nothing is wrong
+	tint      *canvas.Rectangle // the card's alarm colour, faint
+	card      fyne.CanvasObject
 }
 
 func newSystemGroup(system string) *systemGroup {
 	g := &systemGroup{
-		box:      container.NewVBox(),
-		title:    widget.NewLabelWithStyle(systemTitle(system), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		subtitle: widget.NewLabel(""),
+		system:    system,
+		box:       container.NewVBox(),
+		title:     widget.NewLabelWithStyle(systemTitle(system), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		subtitle:  widget.NewLabel(""),
+		alarm:     widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		alarmIcon: widget.NewIcon(nil),
+		tint:      canvas.NewRectangle(color.Transparent),
 	}
 	g.title.SizeName = theme.SizeNameSubHeadingText
+	g.subtitle.Truncation = fyne.TextTruncateEllipsis
+	g.alarm.Wrapping = fyne.TextWrapWord
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHeaderBackground))
 	bg.CornerRadius = theme.Size(theme.SizeNameInputRadius)
-	head := container.NewHBox(g.title, g.subtitle)
-	g.card = container.NewStack(bg, container.NewPadded(container.NewVBox(head, g.box)))
+	g.tint.CornerRadius = bg.CornerRadius
+	// The alarm has a line of its own under the title: beside it, a long
+	// alarm would push the card wider than half the window.
+	head := container.NewBorder(nil, nil, g.title, nil, g.subtitle)
+	g.alarmLine = container.NewBorder(nil, nil, g.alarmIcon, nil, g.alarm)
+	g.alarmLine.Hide()
+	g.card = container.NewStack(bg, g.tint, container.NewPadded(container.NewVBox(head, g.alarmLine, g.box)))
 	return g
+}
+
+// showAlarm shows what is wrong with the system, or hides the line.
+func (g *systemGroup) showAlarm(views []model.ServerView) {
+	text, level := alarmsText(systemAlarms(g.system, views))
+	if text == g.alarm.Text && g.alarmLine.Visible() == (text != "") {
+		return
+	}
+	g.tint.FillColor = color.Transparent
+	switch level {
+	case LevelCritical:
+		g.alarm.Importance = widget.DangerImportance
+		g.alarmIcon.SetResource(theme.NewErrorThemedResource(theme.ErrorIcon()))
+		g.tint.FillColor = color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0x30}
+	case LevelWarning:
+		g.alarm.Importance = widget.WarningImportance
+		g.alarmIcon.SetResource(theme.NewWarningThemedResource(theme.WarningIcon()))
+		g.tint.FillColor = color.NRGBA{R: 0xef, G: 0x6c, B: 0x00, A: 0x24}
+	}
+	g.tint.Refresh()
+	g.alarm.SetText(text)
+	setVisible(g.alarmLine, text != "")
 }
 
 func (g *systemGroup) put(row *serverRow) {
@@ -242,6 +280,7 @@ func (g *systemGroup) sync() {
 	g.box.Objects = objects
 	g.box.Refresh()
 	g.subtitle.SetText(systemSubtitle(views))
+	g.showAlarm(views)
 }
 
 // serverRow is one server's line on the board. Its widgets live as long as

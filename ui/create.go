@@ -2,11 +2,13 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/actions"
@@ -18,8 +20,23 @@ import (
 // a server opens its pane beside the board, which acts through op; w is
 // where its confirmations appear.
 func Create(ctx context.Context, w fyne.Window, feed Feed, op Operator) *View {
+	return CreateConsole(ctx, w, Console{Feed: feed, Operator: op})
+}
+
+// Console is what the main window shows and acts through. Events and
+// Alerts may be nil; their tabs are then left out.
+type Console struct {
+	Feed     Feed
+	Operator Operator
+	Events   EventSource  // the events timeline
+	Alerts   AlertConsole // the email alert settings
+}
+
+// CreateConsole is Create with the events timeline and the alert settings
+// in tabs beside the status board, which is shown first.
+func CreateConsole(ctx context.Context, w fyne.Window, c Console) *View {
 	ticker := time.NewTicker(time.Second)
-	return start(ctx, w, feed, op, loop{now: time.Now, ticks: ticker.C, stop: ticker.Stop, do: fyne.Do})
+	return startConsole(ctx, w, c, loop{now: time.Now, ticks: ticker.C, stop: ticker.Stop, do: fyne.Do})
 }
 
 // loop is what the view's background goroutine takes from outside: a
@@ -48,6 +65,15 @@ type View struct {
 	split  *container.Split
 	chosen *selection // the selected server, shared with the loop goroutine
 	want   string     // a server name to select once it appears
+
+	timeline  *Timeline  // nil without an event source
+	alerts    *AlertView // nil without alert settings
+	tabs      *container.AppTabs
+	boardTab  *container.TabItem
+	eventsTab *container.TabItem
+	alertsTab *container.TabItem
+	unseen    int // warning and critical events since the timeline was last shown
+	everShown bool
 }
 
 // selection is the selected server's id: set on the UI goroutine, read by
@@ -98,12 +124,25 @@ func (r *requests) closeAndWait() {
 // start shows feed on a new view and starts the one goroutine that keeps
 // it current until ctx is done.
 func start(ctx context.Context, w fyne.Window, feed Feed, op Operator, l loop) *View {
+	return startConsole(ctx, w, Console{Feed: feed, Operator: op}, l)
+}
+
+// startConsole is start with the timeline and the alert settings.
+func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	// Subscribe before taking the snapshot: a change in between then
-	// arrives as an update instead of being lost.
-	updates, cancel := feed.Subscribe()
+	// arrives as an update instead of being lost. Events likewise: one
+	// stored while the timeline reads the store arrives live as well,
+	// and is shown once.
+	updates, cancel := c.Feed.Subscribe()
+	var events <-chan model.Event
+	cancelEvents := func() {}
+	if c.Events != nil {
+		events, cancelEvents = c.Events.SubscribeEvents()
+	}
+	snapshot := c.Feed.Snapshot()
 	v := &View{
-		env:    paneEnv{ctx: ctx, win: w, op: op, do: l.do, now: l.now, requests: &requests{}},
-		board:  NewBoard(feed.Snapshot(), l.now),
+		env:    paneEnv{ctx: ctx, win: w, op: c.Operator, do: l.do, now: l.now, requests: &requests{}},
+		board:  NewBoard(snapshot, l.now),
 		panes:  map[string]*ServerPane{},
 		holder: container.NewStack(),
 		chosen: &selection{},
@@ -113,19 +152,107 @@ func start(ctx context.Context, w fyne.Window, feed Feed, op Operator, l loop) *
 	v.holder.Hide()
 	v.split = container.NewHSplit(v.board, v.holder)
 	v.split.Offset = 0.5
+	if c.Events != nil || c.Alerts != nil {
+		v.boardTab = container.NewTabItemWithIcon("Status board", theme.GridIcon(), v.split)
+		v.tabs = container.NewAppTabs(v.boardTab)
+		if c.Events != nil {
+			v.timeline = newTimeline(v.env, c.Events)
+			for _, sv := range snapshot {
+				v.timeline.Note(sv.System, sv.Name)
+			}
+			v.eventsTab = container.NewTabItemWithIcon("Events", theme.ListIcon(), v.timeline)
+			v.tabs.Append(v.eventsTab)
+		}
+		if c.Alerts != nil {
+			v.alerts = newAlertView(v.env, c.Alerts)
+			v.alertsTab = container.NewTabItemWithIcon("Email alerts", theme.MailComposeIcon(), v.alerts)
+			v.tabs.Append(v.alertsTab)
+		}
+		v.tabs.OnSelected = v.tabChosen
+	}
 	v.ExtendBaseWidget(v)
+	// The first reads start once the goroutine that waits for them can
+	// end: they are requests like any other.
+	if v.timeline != nil {
+		v.timeline.reload()
+	}
+	if v.alerts != nil {
+		v.alerts.load()
+	}
 	go func() {
 		defer cancel()
+		defer cancelEvents()
 		defer l.stop()
 		defer v.env.requests.closeAndWait() // requests in flight end with ctx
-		l.run(ctx, v, op, updates)
+		l.run(ctx, v, c.Operator, updates, events)
 	}()
 	return v
 }
 
 // CreateRenderer is part of fyne.Widget.
 func (v *View) CreateRenderer() fyne.WidgetRenderer {
+	if v.tabs != nil {
+		return widget.NewSimpleRenderer(v.tabs)
+	}
 	return widget.NewSimpleRenderer(v.split)
+}
+
+// Tab names for ShowTab.
+const (
+	TabBoard  = "board"
+	TabEvents = "events"
+	TabAlerts = "alerts"
+)
+
+// ShowTab shows the status board, the events timeline or the alert
+// settings; it reports whether the view has that tab.
+func (v *View) ShowTab(name string) bool {
+	var item *container.TabItem
+	switch name {
+	case TabBoard:
+		item = v.boardTab
+	case TabEvents:
+		item = v.eventsTab
+	case TabAlerts:
+		item = v.alertsTab
+	}
+	if v.tabs == nil || item == nil {
+		return false
+	}
+	v.tabs.Select(item)
+	return true
+}
+
+func (v *View) tabChosen(item *container.TabItem) {
+	switch item {
+	case v.eventsTab:
+		v.unseen = 0
+		v.eventsTab.Text = "Events"
+		v.tabs.Refresh()
+	case v.alertsTab:
+		v.alerts.readOutbox()
+	}
+}
+
+// addEvents shows new events on the timeline and counts the loud ones the
+// operator has not seen on the tab's label.
+func (v *View) addEvents(batch []model.Event) {
+	v.timeline.Add(batch)
+	if v.tabs.Selected() == v.eventsTab {
+		return
+	}
+	n := 0
+	for _, e := range batch {
+		if e.Severity.Rank() >= model.SeverityWarning.Rank() {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	v.unseen += n
+	v.eventsTab.Text = fmt.Sprintf("Events (%d new)", v.unseen)
+	v.tabs.Refresh()
 }
 
 // Select opens the pane of the server with id beside the board.
@@ -192,6 +319,9 @@ func (v *View) apply(batch []model.ServerView, id string, st actions.Status, hav
 		if p := v.panes[sv.ID]; p != nil {
 			p.SetView(sv)
 		}
+		if v.timeline != nil {
+			v.timeline.Note(sv.System, sv.Name)
+		}
 	}
 	v.showStatus(id, st, have)
 	v.selectWanted()
@@ -203,6 +333,9 @@ func (v *View) tick(id string, st actions.Status, have bool) {
 		v.pane.RefreshTimes()
 	}
 	v.showStatus(id, st, have)
+	if v.alerts != nil && v.tabs.Selected() == v.alertsTab {
+		v.alerts.tick(v.env.now())
+	}
 }
 
 func (v *View) showStatus(id string, st actions.Status, have bool) {
@@ -215,7 +348,7 @@ func (v *View) showStatus(id string, st actions.Status, have bool) {
 // selected server's status is read here, off the UI goroutine, on every
 // update and every tick: facts and services change without a change the
 // feed would report.
-func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan model.ServerView) {
+func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan model.ServerView, events <-chan model.Event) {
 	status := func() (string, actions.Status, bool) {
 		id := v.chosen.get()
 		if id == "" {
@@ -239,9 +372,36 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 			}
 			id, st, have := status()
 			l.do(func() { v.apply(batch, id, st, have) })
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			batch, open := drainEvents(events, e)
+			if !open {
+				events = nil
+			}
+			l.do(func() { v.addEvents(batch) })
 		case <-l.ticks:
 			id, st, have := status()
 			l.do(func() { v.tick(id, st, have) })
+		}
+	}
+}
+
+// drainEvents takes every event already queued behind first, so that a
+// burst is drawn once. open is false if the channel was closed.
+func drainEvents(events <-chan model.Event, first model.Event) (batch []model.Event, open bool) {
+	batch = []model.Event{first}
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, e)
+		default:
+			return batch, true
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/theme"
@@ -347,4 +348,46 @@ func systemLine(v model.ServerView) string {
 	}
 	parts := slices.DeleteFunc([]string{systemTitle(v.System), profile, v.Site}, func(s string) bool { return s == "" })
 	return strings.Join(parts, " · ")
+}
+
+// peerLook is how a peer link's state is shown: a word and an icon as well
+// as a colour.
+type peerLook struct {
+	word       string
+	importance widget.Importance
+	icon       fyne.Resource
+	bold       bool
+}
+
+func lookOfPeer(state string) peerLook {
+	switch state {
+	case "up":
+		return peerLook{"up", widget.SuccessImportance, theme.NewSuccessThemedResource(theme.ConfirmIcon()), false}
+	case "down":
+		return peerLook{"DOWN", widget.DangerImportance, theme.NewErrorThemedResource(theme.CancelIcon()), true}
+	}
+	return peerLook{dash(state), widget.LowImportance, theme.NewDisabledResource(theme.QuestionIcon()), false}
+}
+
+// peerLine says how the agent sees a peer: "DOWN since 02:13:05 (3m ago):
+// connection refused".
+func peerLine(l actions.PeerLink, now time.Time) string {
+	s := lookOfPeer(l.State).word
+	if !l.Since.IsZero() {
+		s += " since " + clockTime(l.Since, now) + " (" + relativeTime(l.Since, now) + ")"
+	}
+	if l.Error != "" {
+		s += ": " + l.Error
+	}
+	return s
+}
+
+// clockTime is a time of day in local time, with the date when it is not
+// today's.
+func clockTime(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04")
 }

@@ -205,7 +205,8 @@ func compareServers(a, b model.ServerView) int {
 // two (split brain).
 func fleetSummary(servers []model.ServerView) (summary string, alarms []string) {
 	primaries := map[string]int{}
-	multi := map[string]bool{} // systems where several primaries are normal
+	judged := map[string]bool{} // systems with a server that is more than a hint
+	multi := map[string]bool{}  // systems where several primaries are normal
 	var down, unreachable int
 	for _, v := range servers {
 		if v.System != "" {
@@ -213,8 +214,15 @@ func fleetSummary(servers []model.ServerView) (summary string, alarms []string) 
 				multi[v.System] = true
 			}
 			n := primaries[v.System] // a system without a primary must still be counted
-			if normalRole(v.Role) == model.RolePrimary {
-				n++
+			// An unpaired server the console has never heard shows the
+			// role its mDNS advert claims: a hint, not a primary to raise
+			// an alarm over (another console's fleet on the LAN has one).
+			hint := !v.Paired && (v.Health == model.HealthUnknown || v.Health == "")
+			if !hint {
+				judged[v.System] = true
+				if normalRole(v.Role) == model.RolePrimary {
+					n++
+				}
 			}
 			primaries[v.System] = n
 		}
@@ -236,6 +244,7 @@ func fleetSummary(servers []model.ServerView) (summary string, alarms []string) 
 
 	for _, system := range slices.SortedFunc(maps.Keys(primaries), compareSystems) {
 		switch n := primaries[system]; {
+		case !judged[system]:
 		case n == 0:
 			alarms = append(alarms, system+" has no primary")
 		case n > 1 && !multi[system]:

@@ -217,6 +217,12 @@ func TestFleetSummary(t *testing.T) {
 			server("K2", model.RoleStandby, model.HealthUp),
 			server("K2", "bogus", model.HealthUp),
 		}, "2 systems · 4 servers", []string{"K2 has no primary", "Wavestore has 2 primaries"}},
+		{"an unpaired server's mDNS role is a hint, not a primary", []model.ServerView{
+			{System: "K2", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
+			{System: "K2", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
+			{System: "K2", Role: model.RolePrimary, Health: model.HealthUnknown},
+			{System: "Other", Role: model.RoleStandby, Health: model.HealthUnknown},
+		}, "2 systems · 4 servers", nil},
 		{"unassigned is not a system", []model.ServerView{
 			server("", model.RoleUnknown, model.HealthUnknown),
 		}, "0 systems · 1 server", nil},

@@ -59,6 +59,8 @@ type ServerPane struct {
 	roleLine   fyne.CanvasObject
 	services   *fyne.Container
 	facts      *fyne.Container
+	peers      *fyne.Container
+	peerTimes  []peerTime               // the peers' "since" labels, aged by RefreshTimes
 	lists      *container.ThemeOverride // the facts about the server, packed tighter
 
 	// The action section.
@@ -139,6 +141,7 @@ func newServerPane(env paneEnv) *ServerPane {
 		roleError:  wrapping(widget.NewLabel("")),
 		services:   container.New(layout.NewFormLayout()),
 		facts:      container.New(layout.NewFormLayout()),
+		peers:      container.New(layout.NewFormLayout()),
 		block:      wrapping(widget.NewLabel("")),
 		form:       container.NewVBox(),
 		hint:       wrapping(widget.NewLabel("")),
@@ -194,7 +197,9 @@ func newServerPane(env paneEnv) *ServerPane {
 
 	p.lists = container.NewThemeOverride(container.NewVBox(
 		info, widget.NewSeparator(),
-		heading("Services"), p.services, widget.NewSeparator(), heading("Facts"), p.facts), compactTheme{})
+		heading("Services"), p.services, widget.NewSeparator(),
+		heading("Peer links"), p.peers, widget.NewSeparator(),
+		heading("Facts"), p.facts), compactTheme{})
 	// The compact theme pads labels less; move them back in line with the
 	// rest of the pane.
 	inset := theme.InnerPadding() / 2
@@ -215,6 +220,7 @@ func newServerPane(env paneEnv) *ServerPane {
 	p.detailRow.Hide()
 	p.outcome.Hide()
 	p.showServices()
+	p.showPeers()
 	p.showFacts()
 	p.sync()
 	return p
@@ -269,10 +275,17 @@ func (p *ServerPane) SetView(v model.ServerView) {
 	p.sync()
 }
 
-// RefreshTimes brings "last seen" up to date with the clock.
+// RefreshTimes brings "last seen" and the peer links' times up to date
+// with the clock.
 func (p *ServerPane) RefreshTimes() {
-	if s := timesLine(p.view, p.env.now()); s != p.seen.Text {
+	now := p.env.now()
+	if s := timesLine(p.view, now); s != p.seen.Text {
 		p.seen.SetText(s)
+	}
+	for _, pt := range p.peerTimes {
+		if s := peerLine(pt.link, now); s != pt.label.Text {
+			pt.label.SetText(s)
+		}
 	}
 }
 
@@ -298,6 +311,9 @@ func (p *ServerPane) SetStatus(st actions.Status, ok bool) {
 	if !had || !maps.Equal(old.Facts, st.Facts) || !maps.Equal(old.FactErrors, st.FactErrors) {
 		p.showFacts()
 	}
+	if !had || !samePeers(old.Peers, st.Peers) {
+		p.showPeers()
+	}
 	if !had || !reflect.DeepEqual(old.Declared, st.Declared) {
 		p.showOffered()
 	}
@@ -319,9 +335,62 @@ func (p *ServerPane) showServices() {
 	p.lists.Refresh() // puts the new rows under the compact theme
 }
 
+// peerTime is a peer link's line, whose "since" ages with the clock.
+type peerTime struct {
+	link  actions.PeerLink
+	label *widget.Label
+}
+
+// samePeers compares what the pane shows of the peer links: agents check
+// their peers four times a second, and a new check time alone changes
+// nothing on screen.
+func samePeers(a, b map[string]actions.PeerLink) bool {
+	return maps.EqualFunc(a, b, func(x, y actions.PeerLink) bool {
+		return x.State == y.State && x.Since.Equal(y.Since) && x.Error == y.Error
+	})
+}
+
+// showPeers lists what the server's agent sees of the other servers of
+// its system: each peer up or down (word, icon and colour), since when,
+// and why not, when it cannot reach it.
+func (p *ServerPane) showPeers() {
+	var objects []fyne.CanvasObject
+	p.peerTimes = nil
+	now := p.env.now()
+	for _, name := range slices.Sorted(maps.Keys(p.status.Peers)) {
+		link := p.status.Peers[name]
+		look := lookOfPeer(link.State)
+		line := wrapping(widget.NewLabelWithStyle(peerLine(link, now), fyne.TextAlignLeading, fyne.TextStyle{Bold: look.bold}))
+		line.Importance = look.importance
+		p.peerTimes = append(p.peerTimes, peerTime{link: link, label: line})
+		objects = append(objects, widget.NewLabel(name), container.NewBorder(nil, nil, container.NewVBox(widget.NewIcon(look.icon)), nil, line))
+	}
+	if len(objects) == 0 {
+		objects = append(objects, key(p.noneYet("No peer links reported")), layout.NewSpacer())
+	}
+	p.peers.Objects = objects
+	p.lists.Refresh() // puts the new rows under the compact theme
+}
+
 func (p *ServerPane) showFacts() {
+	lags := lagFacts(p.status.Facts)
 	var objects []fyne.CanvasObject
 	for _, name := range sortedNames(p.status.Facts, p.status.FactErrors) {
+		if base, ok := strings.CutSuffix(name, "_limit"); ok {
+			if _, shown := lags[base]; shown {
+				continue // shown with the fact it limits
+			}
+		}
+		if lag, ok := lags[name]; ok {
+			v := wrapping(widget.NewLabelWithStyle(lagLine(lag), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
+			var value fyne.CanvasObject = v
+			if lag.over {
+				v.Importance = widget.WarningImportance
+				value = container.NewBorder(nil, nil, container.NewVBox(widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon()))), nil, v)
+			}
+			objects = append(objects, widget.NewLabel(name), value)
+			continue
+		}
 		if e, bad := p.status.FactErrors[name]; bad {
 			l := wrapping(widget.NewLabel("cannot read: " + e))
 			l.Importance = widget.WarningImportance
