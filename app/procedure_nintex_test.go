@@ -1,0 +1,164 @@
+package app
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/agent/sim/fleet"
+)
+
+// The nintex procedures run against the simulated K2 DR pair at this
+// speed: a simulated hour lasts 6 s, so the hourly log shipping jobs and
+// the 3-hour restore delay pass within a test.
+const nintexSpeed = 600
+
+const (
+	k2Prod = "K2-PROD"
+	k2DR   = "K2-DR"
+)
+
+// nintexFleet starts the simulated K2 DR pair and waits until production
+// is primary and processing and the DR site a RESTORING standby.
+func nintexFleet(t *testing.T) ([]fleet.Member, string, *agents) {
+	t.Helper()
+	members, data := procedureFleet(t, "nintex", nintexSpeed)
+	ag := newAgents(t, data, members)
+	awaitAgents(t, ag, 30*time.Second, "production primary and processing, DR a RESTORING standby", func() bool {
+		p, d := ag.status(k2Prod), ag.status(k2DR)
+		return p.Role == "primary" && p.Facts["k2_server_status"] == "Processing" &&
+			d.Role == "standby" && d.Facts["database_state"] == "RESTORING" && d.Facts["restored_to"] != ""
+	})
+	return members, data, ag
+}
+
+func awaitAgents(t *testing.T, ag *agents, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s (%s: %v; %s: %v)", timeout, what, k2Prod, ag.status(k2Prod).Facts, k2DR, ag.status(k2DR).Facts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runNintex runs a procedure headless and fails unless it completes.
+func runNintex(t *testing.T, data string, args ...string) (string, string) {
+	t.Helper()
+	start := time.Now()
+	out, errOut, code := vigilRun(t, append(append([]string{"procedure", "run"}, args...), "--system", "nintex-k2", "--yes", "--operator", "e2e", "--data", data)...)
+	if code != 0 {
+		t.Fatalf("vigil procedure run %v: exit %d\n%s\n%s", args, code, out, errOut)
+	}
+	t.Logf("%s headless at speed %d: %v", args[0], nintexSpeed, time.Since(start).Round(time.Millisecond))
+	m := regexp.MustCompile(`Run (\d+) started`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no run id in\n%s", out)
+	}
+	return out, m[1]
+}
+
+// chooseStopAt is what the operator does at cutover step 2: the time of
+// the disaster (now, as the DR site's log shipping monitor sees it) minus
+// 2 hours. It first waits until that time is one the DR site can recover
+// to (its copy is at least 2 h 30 min behind).
+func chooseStopAt(t *testing.T, ag *agents) string {
+	t.Helper()
+	var now time.Time
+	awaitAgents(t, ag, 40*time.Second, "the DR copy at least 2h30m behind", func() bool {
+		st := ag.status(k2DR)
+		at, err := time.Parse(time.RFC3339, st.Facts["restored_to"])
+		age, err2 := strconv.Atoi(st.Facts["recovery_point_age_seconds"])
+		if err != nil || err2 != nil || age < 9000 {
+			return false
+		}
+		now = at.Add(time.Duration(age) * time.Second)
+		return true
+	})
+	return now.Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+}
+
+// TestProcedureNintexCutover runs the DR cutover headless: through the
+// agents, K2-DR ends primary with its databases ONLINE, recovered to the
+// chosen point in time, licensed to itself, its K2 service running and the
+// clients pointed at it; production's databases are RESTORING after their
+// tail-log backup, and the report gives the recovery point.
+func TestProcedureNintexCutover(t *testing.T) {
+	t.Parallel()
+	_, data, ag := nintexFleet(t)
+	stopAt := chooseStopAt(t, ag)
+	out, runID := runNintex(t, data, "nintex-dr-cutover", "--param", "stop_at="+stopAt)
+	if !strings.Contains(out, "step 3/") {
+		t.Errorf("output:\n%s", out)
+	}
+	d, p := ag.status(k2DR), ag.status(k2Prod)
+	if d.Role != "primary" || d.Facts["database_state"] != "ONLINE" || d.Facts["restored_to"] != stopAt ||
+		d.Facts["licensed_server"] != k2DR || d.Facts["license_valid"] != "true" || d.Services["k2-server"] != "running" ||
+		d.Facts["clients_connect_to"] != k2DR || d.Facts["k2_server_status"] != "Processing" || d.Facts["log_restore_job_enabled"] != "0" {
+		t.Errorf("%s after the cutover: %s, services %v, facts %v", k2DR, d.Role, d.Services, d.Facts)
+	}
+	if p.Facts["database_state"] != "RESTORING" || p.Facts["log_backup_job_enabled"] != "0" || p.Facts["log_shipping_job_enabled"] != "0" {
+		t.Errorf("%s after the cutover: %s, facts %v", k2Prod, p.Role, p.Facts)
+	}
+	md, _, code := vigilRun(t, "procedure", "report", runID, "--data", data)
+	if code != 0 || !strings.Contains(md, "- Outcome: **completed**") || !strings.Contains(md, "- Recovery point: K2 databases at the DR site recovered to") ||
+		!strings.Contains(md, stopAt) {
+		t.Errorf("report: exit %d\n%s", code, md)
+	}
+	for _, l := range strings.Split(md, "\n") {
+		if strings.Contains(l, "Recovery point") || strings.Contains(l, "Recovery time") {
+			t.Log(l)
+		}
+	}
+
+	// The failover test of the Testing section, on the site that now serves.
+	runNintex(t, data, "nintex-failover-test")
+	if d := ag.status(k2DR); d.Role != "primary" || d.Facts["k2_server_status"] != "Processing" {
+		t.Errorf("%s after the failover test: %s, %v", k2DR, d.Role, d.Facts)
+	}
+}
+
+// TestProcedureNintexStandbys sets up DR with log shipping (prerequisite,
+// initial setup, ongoing), prepares the hot or warm standby, restores it,
+// and restores to a cold standby on the server that then serves; each is
+// checked through the agents.
+func TestProcedureNintexStandbys(t *testing.T) {
+	t.Parallel()
+	_, data, ag := nintexFleet(t)
+	before := ag.status(k2DR).Facts["restored_to"]
+
+	runNintex(t, data, "nintex-setup-log-shipping")
+	p, d := ag.status(k2Prod), ag.status(k2DR)
+	if p.Role != "primary" || p.Services["k2-server"] != "running" || p.Facts["k2_server_status"] != "Processing" ||
+		p.Facts["log_backup_job_enabled"] != "1" || p.Facts["log_shipping_job_enabled"] != "1" {
+		t.Errorf("%s after the setup: %s, services %v, facts %v", k2Prod, p.Role, p.Services, p.Facts)
+	}
+	if d.Role != "standby" || d.Facts["database_state"] != "RESTORING" || d.Services["k2-server"] == "running" ||
+		d.Facts["log_restore_job_enabled"] != "1" || d.Facts["within_accepted_data_loss"] != "true" || d.Facts["restored_to"] < before {
+		t.Errorf("%s after the setup: %s, services %v, facts %v (restored to %s before)", k2DR, d.Role, d.Services, d.Facts, before)
+	}
+
+	runNintex(t, data, "nintex-prepare-hot-warm-standby")
+	if d := ag.status(k2DR); d.Role != "standby" || d.Services["k2-server"] == "running" {
+		t.Errorf("%s after preparing: %s, services %v", k2DR, d.Role, d.Services)
+	}
+
+	_, runID := runNintex(t, data, "nintex-restore-hot-warm-standby")
+	d = ag.status(k2DR)
+	if d.Role != "primary" || d.Facts["database_state"] != "ONLINE" || d.Facts["licensed_server"] != k2DR || d.Facts["license_valid"] != "true" ||
+		d.Services["k2-server"] != "running" || d.Facts["clients_connect_to"] != k2DR || d.Facts["k2_server_status"] != "Processing" {
+		t.Errorf("%s after the restoration: %s, services %v, facts %v", k2DR, d.Role, d.Services, d.Facts)
+	}
+	md, _, _ := vigilRun(t, "procedure", "report", runID, "--data", data)
+	if !strings.Contains(md, "- Recovery point: K2 databases of the standby recovered to") {
+		t.Errorf("report:\n%s", md)
+	}
+
+	runNintex(t, data, "nintex-restore-cold-standby", "--param", "server="+k2DR)
+	if d := ag.status(k2DR); d.Role != "primary" || d.Facts["license_valid"] != "true" || d.Services["k2-server"] != "running" {
+		t.Errorf("%s after the cold standby restore: %s, services %v, facts %v", k2DR, d.Role, d.Services, d.Facts)
+	}
+}
