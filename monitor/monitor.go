@@ -334,7 +334,13 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			}
 			m.keepStatus(v.ID, *l.Status)
 			m.mirrorAudit(v, l.Status.AuditSeq)
-			m.apply(ctx, statusObservation(*l.Status, ""), "")
+			if obs := statusObservation(*l.Status, ""); m.storedAlready(v.ID, obs) {
+				// Only facts, services or peers changed: nothing the store
+				// keeps, so no write (a fleet sends many such lines).
+				m.touch(ctx, v.ID, obs.Time)
+			} else {
+				m.apply(ctx, obs, "")
+			}
 			m.peersSpoke(ctx, v.ID, l.Status.Peers)
 		case wasSilent:
 			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
@@ -411,6 +417,21 @@ func (m *Monitor) mirrorAuditRound(ctx context.Context, v model.ServerView) (uin
 		}
 		since = entries[len(entries)-1].ID
 	}
+}
+
+// storedAlready says whether the store already holds everything o would
+// write for a server that is up: then a status line needs no write.
+func (m *Monitor) storedAlready(id string, o model.Observation) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.servers[id]
+	if t == nil {
+		return false
+	}
+	v := t.view
+	return v.Health == model.HealthUp && v.Detail == "" && v.Name == o.Name && v.Site == o.Site &&
+		v.System == o.System && v.Profile == o.Profile && v.Role == o.Role && v.VendorRole == o.VendorRole &&
+		(o.Fingerprint == "" || v.Fingerprint == o.Fingerprint)
 }
 
 // keepStatus remembers an agent's latest full status.
