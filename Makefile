@@ -8,6 +8,9 @@
 #   make demo        build, then run the console with a simulated fleet
 #   make screenshot  run the demo under Xvfb and capture docs/screenshot.png
 #   make bench       benchmarks only (not part of `make test`)
+#   make dist        every package into dist/, with dist/SHA256SUMS
+#   make dist-test   build the packages and check them; as root, install them
+#                    here, upgrade and purge them (part of `make test`)
 #   make clean       remove build output and Fyne's failed golden images
 #
 # The Makefile targets Linux (Debian-based for `deps`). Variables marked ?= can
@@ -62,6 +65,14 @@ SCREENSHOT_WAIT ?= 60
 SCREENSHOT_SETTLE ?= 5
 IMPORT ?= $(firstword $(wildcard /usr/bin/import) import)
 
+# The version comes from one place: the newest tag vX.Y.Z as `git describe
+# --tags` gives it (X.Y.Z on the tag, X.Y.Z-N-gHASH N commits later), or the
+# VERSION file where there is no tag. `make dist VERSION=1.2.3` overrides both.
+# Worked out once, on first use, so targets that do not need it run no git.
+VERSION = $(eval VERSION := $(shell (git describe --tags --match 'v[0-9]*' 2>/dev/null || echo "v$$(cat VERSION)") | sed 's/^v//'))$(VERSION)
+# What `vigil version` and `vigil-agent version` print.
+GO_LDFLAGS = -X github.com/vigilops/vigil/actions.Version=$(VERSION)
+
 .PHONY: deps check-go build test demo screenshot bench clean
 
 ## check-go: fail early, with a clear message, when Go is not installed.
@@ -72,23 +83,26 @@ check-go:
 	  exit 1; }
 
 ## deps: install only the missing Debian packages (no stamp file; checking is fast).
-deps: check-go
+## dist-deps does the same for what packaging needs.
+deps: PKGS = $(DEPS_PKGS)
+dist-deps: PKGS = $(DIST_PKGS)
+deps dist-deps: check-go
 	@set -eu; \
 	if ! command -v dpkg-query >/dev/null 2>&1; then \
-	  echo "deps: dpkg-query not found (not Debian-based?); nothing checked or installed." >&2; \
-	  echo "deps: install the equivalents of: $(DEPS_PKGS)" >&2; \
+	  echo "$@: dpkg-query not found (not Debian-based?); nothing checked or installed." >&2; \
+	  echo "$@: install the equivalents of: $(PKGS)" >&2; \
 	  exit 0; \
 	fi; \
 	missing=; \
-	for pkg in $(DEPS_PKGS); do \
+	for pkg in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
 	    || missing="$$missing $$pkg"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all system packages installed"; exit 0; fi; \
-	echo "deps: installing:$$missing"; \
+	if [ -z "$$missing" ]; then echo "$@: all system packages installed"; exit 0; fi; \
+	echo "$@: installing:$$missing"; \
 	sudo=; \
 	if [ "$$(id -u)" -ne 0 ]; then \
-	  command -v sudo >/dev/null 2>&1 || { echo "deps: not root and no sudo; install:$$missing" >&2; exit 1; }; \
+	  command -v sudo >/dev/null 2>&1 || { echo "$@: not root and no sudo; install:$$missing" >&2; exit 1; }; \
 	  sudo=sudo; \
 	fi; \
 	$$sudo apt-get update; \
@@ -98,13 +112,14 @@ deps: check-go
 ## Run `make deps` first on a new machine.
 build: check-go
 	@mkdir -p bin
-	CGO_ENABLED=1 $(GO) build -o bin/vigil .
-	CGO_ENABLED=0 $(GO) build -o bin/vigil-agent $(AGENT_PKG)
+	CGO_ENABLED=1 $(GO) build -ldflags '$(GO_LDFLAGS)' -o bin/vigil .
+	CGO_ENABLED=0 $(GO) build -ldflags '$(GO_LDFLAGS)' -o bin/vigil-agent $(AGENT_PKG)
 	CGO_ENABLED=0 $(GO) build -o bin/vigil-sim ./agent/sim/simbin
 
 ## test: everything CI checks, in order, failing on the first broken step
-## except the two test runs, which both run so one report shows all failures.
-test: deps
+## except the two test runs and the packaging test, which all run so one
+## report shows all failures.
+test: deps dist-deps
 	@echo '==> gofmt -l'
 	@set -eu; \
 	gofmt="$$($(GO) env GOROOT)/bin/gofmt"; \
@@ -152,6 +167,8 @@ test: deps
 	  CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$fyne || status=1; \
 	fi; \
 	if [ -z "$$race$$fyne" ]; then echo '    no packages have tests yet'; fi; \
+	echo '==> make dist-test (packages: build, check, install, upgrade, purge)'; \
+	$(MAKE) --no-print-directory dist-test VERSION='$(VERSION)' DIST_TEST_WINDOWS_CONSOLE=no || status=1; \
 	exit $$status
 
 ## demo: the GUI with a simulated fleet; extra flags via DEMO_ARGS.
@@ -213,6 +230,140 @@ screenshot: deps build
 ## bench: benchmarks only; -run '^$' matches no test, so no unit tests run.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# ---- Packages ----
+#
+# installer/ holds what the packages are made of; these targets build them.
+# Everything is built on this Linux machine: the .debs with dpkg-deb from a
+# staged tree (installer/deb/mkdeb.sh), the Windows executables with Go (the
+# console's cgo through mingw-w64) and the MSIs with wixl.
+#
+#   dist/vigil-agent_DEBVER_amd64.deb, _arm64.deb   agent: binary, hardened unit, example config
+#   dist/vigil_DEBVER_amd64.deb                     console: binary, desktop entry, icons
+#   dist/vigil-agent-VERSION-windows-amd64.exe      agent for Windows (pure Go)
+#   dist/vigil-agent-VERSION-x64.msi                it, as the service VigilAgent
+#   dist/vigil-VERSION-windows-amd64.exe            console for Windows (icon, manifest)
+#   dist/vigil-VERSION-x64.msi                      it, with Start menu entries
+#   dist/SHA256SUMS
+
+# Debian: packaging tools, desktop-file-validate and `file` (for the tests);
+# msitools (msiinfo, msiextract) and wixl for the MSIs; mingw-w64 to link the
+# console for Windows (gcc, and windres for its icon and manifest).
+DIST_PKGS := dpkg-dev desktop-file-utils file msitools wixl gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
+
+DIST ?= dist
+# Intermediate files; dist-test points it at a temporary directory.
+DIST_BUILD ?= $(DIST)/.build
+# Where the pkg-* targets put packages.
+OUT ?= $(DIST)
+# Debian architectures of the agent's .deb (each in AGENT_PLATFORMS).
+DEB_ARCHES ?= amd64 arm64
+DEB_MAINTAINER ?= Vigil maintainers <packaging@vigilops.io>
+MINGW_CC ?= x86_64-w64-mingw32-gcc
+WINDRES ?= x86_64-w64-mingw32-windres
+# Whether dist-test builds the console for Windows. It is cgo through
+# mingw-w64: 9 minutes of CPU on a cold build cache (Fyne's GLFW and GL
+# bindings), which would take `make test` past CI's 15 minutes, so `make test`
+# sets it to no: the console MSI is then built around a stand-in vigil.exe
+# (the agent's), which checks the MSI's tables but not the executable.
+# `make dist` always builds the real one.
+DIST_TEST_WINDOWS_CONSOLE ?= yes
+# A prebuilt vigil.exe for pkg-console-msi, instead of building it.
+WINDOWS_CONSOLE_EXE ?=
+
+# Versions as each format wants them. Debian: X.Y.Z-N-gHASH becomes
+# X.Y.Z+N.gHASH, which sorts after X.Y.Z, and a pre-release X.Y.Z-rc1
+# becomes X.Y.Z~rc1, which sorts before it. MSI: X.Y.Z, numbers only.
+# Windows file version: X.Y.Z.N.
+DEB_VERSION = $(shell echo '$(VERSION)' | sed -E 's/-([0-9]+)-g([0-9a-f]+)$$/+\1.g\2/; s/-/~/g')
+MSI_VERSION = $(shell echo '$(VERSION)' | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/')
+WIN_FILEVERSION = $(shell echo '$(VERSION)' | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+)(-([0-9]+)-g[0-9a-f]+)?.*/\1.\3/; s/\.$$/.0/')
+
+# Release builds: stripped, no VCS stamp (so go build runs no git).
+DIST_GOFLAGS = -buildvcs=false -ldflags '-s -w $(GO_LDFLAGS)'
+PKGFILES = $(DIST_BUILD)/pkgfiles
+DEB_ENV = PKGFILES='$(PKGFILES)' DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)'
+
+.PHONY: dist dist-deps dist-test dist-check-version pkg-tools pkg-agent-debs pkg-console-deb pkg-agent-msi pkg-console-msi
+
+## dist: every package into dist/, with SHA-256 checksums. Packages of other
+## versions already there are removed first, so SHA256SUMS lists one release.
+dist: dist-deps dist-check-version
+	@rm -f $(DIST)/*.deb $(DIST)/*.msi $(DIST)/*.exe $(DIST)/SHA256SUMS
+	@$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT='$(DIST)' \
+	  pkg-agent-debs pkg-console-deb pkg-agent-msi pkg-console-msi
+	@cd $(DIST) && sha256sum -- *.deb *.msi *.exe >SHA256SUMS
+	@echo '==> $(DIST)/ (version $(VERSION)):'
+	@cd $(DIST) && ls -l -- *.deb *.msi *.exe SHA256SUMS
+
+## dist-test: build the packages into a temporary directory and check them
+## with installer/dist-test.sh; as root it installs, upgrades and purges them
+## on this machine (DIST_TEST_INSTALL=no skips that part).
+dist-test: dist-deps dist-check-version
+	@set -eu; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT="$$tmp/out" DIST_BUILD="$$tmp/build" DEB_ARCHES=amd64 \
+	  pkg-agent-debs pkg-console-deb pkg-agent-msi \
+	  $(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),,WINDOWS_CONSOLE_EXE="$$tmp/build/windows-agent/vigil-agent.exe") pkg-console-msi; \
+	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' CONSOLE_EXE_STANDIN=$(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),no,yes) \
+	  sh installer/dist-test.sh "$$tmp/out"
+
+dist-check-version:
+	@echo '$(VERSION)' | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+([-+~][0-9A-Za-z.+~-]*)?$$' || { \
+	  echo "version '$(VERSION)' (from git describe or VERSION) is not X.Y.Z[-suffix]" >&2; exit 1; }
+
+# The generator of the files packages carry that come from code (the agent's
+# unit and example configs, icons), built for this machine.
+pkg-tools:
+	@mkdir -p $(DIST_BUILD)
+	@$(GO) build -buildvcs=false -o $(PKGFILES) ./installer/cmd/pkgfiles
+
+pkg-agent-debs: pkg-tools
+	@set -eu; for arch in $(DEB_ARCHES); do \
+	  echo "==> vigil-agent .deb ($$arch, $(DEB_VERSION))"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build $(DIST_GOFLAGS) -o $(DIST_BUILD)/linux-$$arch/vigil-agent $(AGENT_PKG); \
+	  BIN=$(DIST_BUILD)/linux-$$arch/vigil-agent $(DEB_ENV) sh installer/deb/mkdeb.sh vigil-agent $$arch '$(OUT)'; \
+	done
+
+pkg-console-deb: pkg-tools
+	@echo '==> vigil .deb (amd64, $(DEB_VERSION))'
+	@CGO_ENABLED=1 $(GO) build $(DIST_GOFLAGS) -o $(DIST_BUILD)/linux-amd64/vigil .
+	@BIN=$(DIST_BUILD)/linux-amd64/vigil $(DEB_ENV) sh installer/deb/mkdeb.sh vigil amd64 '$(OUT)'
+
+pkg-agent-msi: pkg-tools
+	@echo '==> vigil-agent for Windows and its MSI ($(MSI_VERSION))'
+	@set -eu; d=$(DIST_BUILD)/windows-agent; mkdir -p "$$d" '$(OUT)'; \
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build $(DIST_GOFLAGS) -o "$$d/vigil-agent.exe" $(AGENT_PKG); \
+	$(PKGFILES) config -os windows >"$$d/agent.yaml"; \
+	cp "$$d/vigil-agent.exe" '$(OUT)/vigil-agent-$(VERSION)-windows-amd64.exe'; \
+	out=$$(cd '$(OUT)' && pwd); \
+	cd "$$d" && wixl -a x64 -D Version=$(MSI_VERSION) -o "$$out/vigil-agent-$(VERSION)-x64.msi" '$(CURDIR)/installer/windows/agent.wxs'; \
+	echo "$$out/vigil-agent-$(VERSION)-x64.msi"
+
+# The console for Windows: windres compiles the icon, the manifest and the
+# version into a COFF object, which the external linker (mingw-w64 gcc, as
+# cgo needs) links in; -H windowsgui keeps a console window from opening.
+pkg-console-msi: pkg-tools
+	@echo '==> vigil for Windows and its MSI ($(MSI_VERSION))'
+	@set -eu; d=$$(mkdir -p $(DIST_BUILD)/windows-console && cd $(DIST_BUILD)/windows-console && pwd); mkdir -p '$(OUT)'; \
+	$(PKGFILES) ico -src assets/icon.png -out "$$d/vigil.ico"; \
+	fv='$(WIN_FILEVERSION)'; \
+	for f in vigil.rc vigil.exe.manifest; do \
+	  sed -e "s/@VERSION@/$(VERSION)/g" -e "s/@FILEVERSION_DOTS@/$$fv/g" -e "s/@FILEVERSION_COMMAS@/$$(echo $$fv | tr . ,)/g" \
+	    installer/windows/$$f >"$$d/$$f"; \
+	done; \
+	(cd "$$d" && $(WINDRES) -O coff -i vigil.rc -o vigil-res.o); \
+	if [ -n '$(WINDOWS_CONSOLE_EXE)' ]; then \
+	  echo "    with $(WINDOWS_CONSOLE_EXE) standing in for vigil.exe"; \
+	  cp '$(WINDOWS_CONSOLE_EXE)' "$$d/vigil.exe"; \
+	else \
+	  CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=$(MINGW_CC) $(GO) build -buildvcs=false \
+	    -ldflags "-s -w -H windowsgui $(GO_LDFLAGS) '-extldflags=-static $$d/vigil-res.o'" -o "$$d/vigil.exe" .; \
+	  cp "$$d/vigil.exe" '$(OUT)/vigil-$(VERSION)-windows-amd64.exe'; \
+	fi; \
+	out=$$(cd '$(OUT)' && pwd); \
+	cd "$$d" && wixl -a x64 -D Version=$(MSI_VERSION) -o "$$out/vigil-$(VERSION)-x64.msi" '$(CURDIR)/installer/windows/console.wxs'; \
+	echo "$$out/vigil-$(VERSION)-x64.msi"
 
 ## clean: build output, packaging output and Fyne's failed golden images.
 clean:
