@@ -15,16 +15,24 @@ import (
 )
 
 // wavestoreFleet runs a simulated Wavestore 2+1 system and waits until it
-// has settled: each physical server hosts its logical server and the
-// standby stands by.
+// has settled: each physical server hosts its logical server, the standby
+// stands by, and every server has heard every other.
 func wavestoreFleet(t *testing.T, speed int) ([]fleet.Member, string, *agents) {
 	t.Helper()
 	members, data := procedureFleet(t, "wavestore", speed)
 	ag := newAgents(t, data, members)
 	deadline := time.Now().Add(30 * time.Second)
+	heard := func() bool {
+		for _, m := range members {
+			if p := ag.status(m.Name).Facts["failover_peers"]; p == "" || strings.Contains(p, "not heard") {
+				return false
+			}
+		}
+		return true
+	}
 	for ag.status("ws-standby").Facts["failover_status"] != "a PRIMARY STANDBY server" ||
 		ag.status("ws-physical-1").Facts["hosted_logical_server"] != "1" ||
-		ag.status("ws-physical-2").Facts["hosted_logical_server"] != "2" {
+		ag.status("ws-physical-2").Facts["hosted_logical_server"] != "2" || !heard() {
 		if time.Now().After(deadline) {
 			t.Fatal("the wavestore system did not settle")
 		}
