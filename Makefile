@@ -252,10 +252,11 @@ bench: deps
 DIST_PKGS := dpkg-dev desktop-file-utils file msitools wixl gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
 
 DIST ?= dist
-# Intermediate files; dist-test points it at a temporary directory.
-DIST_BUILD ?= $(DIST)/.build
+# Intermediate files; dist-test points it at a temporary directory. (Set
+# with =, not ?=, so that an OUT in the environment cannot redirect them.)
+DIST_BUILD = $(DIST)/.build
 # Where the pkg-* targets put packages.
-OUT ?= $(DIST)
+OUT = $(DIST)
 # Debian architectures of the agent's .deb (each in AGENT_PLATFORMS).
 DEB_ARCHES ?= amd64 arm64
 DEB_MAINTAINER ?= Vigil maintainers <packaging@vigilops.io>
@@ -263,10 +264,10 @@ MINGW_CC ?= x86_64-w64-mingw32-gcc
 WINDRES ?= x86_64-w64-mingw32-windres
 # Whether dist-test builds the console for Windows. It is cgo through
 # mingw-w64: 9 minutes of CPU on a cold build cache (Fyne's GLFW and GL
-# bindings), which would take `make test` past CI's 15 minutes, so `make test`
-# sets it to no: the console MSI is then built around a stand-in vigil.exe
-# (the agent's), which checks the MSI's tables but not the executable.
-# `make dist` always builds the real one.
+# bindings), and a cold `make test` already takes about 15 minutes on two
+# cores, so `make test` sets it to no: the console MSI is then built around a
+# stand-in vigil.exe (the agent's), which checks the MSI's tables but not the
+# executable. `make dist` always builds the real one.
 DIST_TEST_WINDOWS_CONSOLE ?= yes
 # A prebuilt vigil.exe for pkg-console-msi, instead of building it.
 WINDOWS_CONSOLE_EXE ?=
@@ -301,16 +302,22 @@ dist: dist-deps dist-check-version
 ## on this machine (DIST_TEST_INSTALL=no skips that part).
 dist-test: dist-deps dist-check-version
 	@set -eu; \
-	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	start=$$(date +%s); \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"; echo "dist-test: $$(( $$(date +%s) - start )) s"' EXIT; \
 	$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT="$$tmp/out" DIST_BUILD="$$tmp/build" DEB_ARCHES=amd64 \
 	  pkg-agent-debs pkg-console-deb pkg-agent-msi \
 	  $(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),,WINDOWS_CONSOLE_EXE="$$tmp/build/windows-agent/vigil-agent.exe") pkg-console-msi; \
 	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' CONSOLE_EXE_STANDIN=$(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),no,yes) \
 	  sh installer/dist-test.sh "$$tmp/out"
 
+# The version must be X.Y.Z[-suffix], and FyneApp.toml (read by `fyne
+# package`) must agree with the VERSION file.
 dist-check-version:
 	@echo '$(VERSION)' | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+([-+~][0-9A-Za-z.+~-]*)?$$' || { \
 	  echo "version '$(VERSION)' (from git describe or VERSION) is not X.Y.Z[-suffix]" >&2; exit 1; }
+	@file=$$(cat VERSION); fyne=$$(sed -n 's/^ *Version *= *"\(.*\)"/\1/p' FyneApp.toml); \
+	[ "$$file" = "$$fyne" ] || { \
+	  echo "VERSION says $$file but FyneApp.toml says Version = \"$$fyne\"; make them agree" >&2; exit 1; }
 
 # The generator of the files packages carry that come from code (the agent's
 # unit and example configs, icons), built for this machine.

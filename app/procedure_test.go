@@ -279,12 +279,21 @@ func waitSteady(t *testing.T, ag *agents, x, y string) {
 		a, b := ag.status(x), ag.status(y)
 		if (a.Role == "primary" && b.Role == "standby" && b.Facts["qualified"] != "false") ||
 			(b.Role == "primary" && a.Role == "standby" && a.Facts["qualified"] != "false") {
-			if a.Profile != "k2san" || a.Facts["redundancy"] == "protected" || b.Facts["redundancy"] == "protected" {
+			primary := a
+			if b.Role == "primary" {
+				primary = b
+			}
+			switch {
+			case a.Profile == "k2san" && a.Facts["redundancy"] != "protected" && b.Facts["redundancy"] != "protected":
+				// The pair is not yet protected: the backup is still qualifying.
+			case a.Profile == "infocast" && primary.Facts["last_bootcast"] == "":
+				// The new Primary has not yet processed a bootcast.
+			default:
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s is %s, %s is %s: not a primary and a ready standby within 30s", x, a.Role, y, b.Role)
+			t.Fatalf("%s is %s, %s is %s: not a primary and a ready standby within 30s (facts %v, %v)", x, a.Role, y, b.Role, a.Facts, b.Facts)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

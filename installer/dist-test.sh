@@ -264,7 +264,7 @@ agent_pid=$!
 n=0
 until [ -s $state/agent.addr ]; do
 	kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log" >&2; fail "the agent exited"; }
-	[ $n -lt 100 ] || { cat "$work/agent.log" >&2; fail "the agent wrote no $state/agent.addr in 20 s"; }
+	[ $n -lt 300 ] || { cat "$work/agent.log" >&2; fail "the agent wrote no $state/agent.addr in 60 s"; }
 	sleep 0.2
 	n=$((n + 1))
 done
