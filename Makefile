@@ -242,8 +242,9 @@ bench: deps
 #   dist/vigil_DEBVER_amd64.deb                     console: binary, desktop entry, icons
 #   dist/vigil-agent-VERSION-windows-amd64.exe      agent for Windows (pure Go)
 #   dist/vigil-agent-VERSION-x64.msi                it, as the service VigilAgent
-#   dist/vigil-VERSION-windows-amd64.exe            console for Windows (icon, manifest)
-#   dist/vigil-VERSION-x64.msi                      it, with Start menu entries
+#   dist/vigil-VERSION-windows-amd64.exe            console for Windows (icon, manifest): the GUI
+#   dist/vigil-VERSION-windows-amd64.com            the same, linked for the command line (vigil.com)
+#   dist/vigil-VERSION-x64.msi                      both, with Start menu entries
 #   dist/SHA256SUMS
 
 # Debian: packaging tools, desktop-file-validate and `file` (for the tests);
@@ -269,7 +270,8 @@ WINDRES ?= x86_64-w64-mingw32-windres
 # stand-in vigil.exe (the agent's), which checks the MSI's tables but not the
 # executable. `make dist` always builds the real one.
 DIST_TEST_WINDOWS_CONSOLE ?= yes
-# A prebuilt vigil.exe for pkg-console-msi, instead of building it.
+# A prebuilt executable for pkg-console-msi to pack as both vigil.exe and
+# vigil.com, instead of building them.
 WINDOWS_CONSOLE_EXE ?=
 
 # Versions as each format wants them. Debian: X.Y.Z-N-gHASH becomes
@@ -290,12 +292,12 @@ DEB_ENV = PKGFILES='$(PKGFILES)' DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(
 ## dist: every package into dist/, with SHA-256 checksums. Packages of other
 ## versions already there are removed first, so SHA256SUMS lists one release.
 dist: dist-deps dist-check-version
-	@rm -f $(DIST)/*.deb $(DIST)/*.msi $(DIST)/*.exe $(DIST)/SHA256SUMS
+	@rm -f $(DIST)/*.deb $(DIST)/*.msi $(DIST)/*.exe $(DIST)/*.com $(DIST)/SHA256SUMS
 	@$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT='$(DIST)' \
 	  pkg-agent-debs pkg-console-deb pkg-agent-msi pkg-console-msi
-	@cd $(DIST) && sha256sum -- *.deb *.msi *.exe >SHA256SUMS
+	@cd $(DIST) && sha256sum -- *.deb *.msi *.exe *.com >SHA256SUMS
 	@echo '==> $(DIST)/ (version $(VERSION)):'
-	@cd $(DIST) && ls -l -- *.deb *.msi *.exe SHA256SUMS
+	@cd $(DIST) && ls -l -- *.deb *.msi *.exe *.com SHA256SUMS
 
 ## dist-test: build the packages into a temporary directory and check them
 ## with installer/dist-test.sh; as root it installs, upgrades and purges them
@@ -347,26 +349,46 @@ pkg-agent-msi: pkg-tools
 	cd "$$d" && wixl -a x64 -D Version=$(MSI_VERSION) -o "$$out/vigil-agent-$(VERSION)-x64.msi" '$(CURDIR)/installer/windows/agent.wxs'; \
 	echo "$$out/vigil-agent-$(VERSION)-x64.msi"
 
-# The console for Windows: windres compiles the icon, the manifest and the
-# version into a COFF object, which the external linker (mingw-w64 gcc, as
-# cgo needs) links in; -H windowsgui keeps a console window from opening.
+# The console for Windows, as two programs linked from the same package, the
+# way Visual Studio ships devenv.exe and devenv.com. A program is either a
+# GUI or a console one (the PE subsystem, fixed at link time): vigil.exe is
+# linked with -H windowsgui, so that the Start menu opens no console window
+# with it, but cmd.exe then neither waits for it nor gives it the console.
+# vigil.com is the same program linked as a console one, for the commands:
+# cmd.exe and PowerShell wait for it, it prints and it reads the operator's
+# answers. Windows runs a PE file whatever its extension, and PATHEXT lists
+# .COM before .EXE by default, so `vigil version` (by full path, from the
+# install directory or with it on PATH) runs vigil.com and `vigil.exe` the
+# GUI. A second program rather than a launcher that relays a console to
+# vigil.exe (devenv.com's way): only a second link of the packages the first
+# compiled, and nothing between the operator and the command. (vigil.exe still
+# prints a command's output to the console it was started from: see
+# app/console_windows.go.) The Start menu shortcut points at vigil.exe.
+#
+# windres compiles the icon, the manifest and the version of each into a
+# COFF object, which the external linker (mingw-w64 gcc, as cgo needs) links
+# in.
 pkg-console-msi: pkg-tools
 	@echo '==> vigil for Windows and its MSI ($(MSI_VERSION))'
 	@set -eu; d=$$(mkdir -p $(DIST_BUILD)/windows-console && cd $(DIST_BUILD)/windows-console && pwd); mkdir -p '$(OUT)'; \
 	$(PKGFILES) ico -src assets/icon.png -out "$$d/vigil.ico"; \
 	fv='$(WIN_FILEVERSION)'; \
-	for f in vigil.rc vigil.exe.manifest; do \
-	  sed -e "s/@VERSION@/$(VERSION)/g" -e "s/@FILEVERSION_DOTS@/$$fv/g" -e "s/@FILEVERSION_COMMAS@/$$(echo $$fv | tr . ,)/g" \
-	    installer/windows/$$f >"$$d/$$f"; \
-	done; \
-	(cd "$$d" && $(WINDRES) -O coff -i vigil.rc -o vigil-res.o); \
+	subst() { sed -e "s/@VERSION@/$(VERSION)/g" -e "s/@FILEVERSION_DOTS@/$$fv/g" -e "s/@FILEVERSION_COMMAS@/$$(echo $$fv | tr . ,)/g" "$$@"; }; \
+	subst installer/windows/vigil.exe.manifest >"$$d/vigil.exe.manifest"; \
+	subst -e 's/@FILENAME@/vigil.exe/g' -e 's/@DESCRIPTION@/Vigil operator console/g' installer/windows/vigil.rc >"$$d/vigil.rc"; \
+	subst -e 's/@FILENAME@/vigil.com/g' -e 's/@DESCRIPTION@/Vigil operator console, command line/g' installer/windows/vigil.rc >"$$d/vigil-com.rc"; \
+	(cd "$$d" && $(WINDRES) -O coff -i vigil.rc -o vigil-res.o && $(WINDRES) -O coff -i vigil-com.rc -o vigil-com-res.o); \
 	if [ -n '$(WINDOWS_CONSOLE_EXE)' ]; then \
-	  echo "    with $(WINDOWS_CONSOLE_EXE) standing in for vigil.exe"; \
+	  echo "    with $(WINDOWS_CONSOLE_EXE) standing in for vigil.exe and vigil.com"; \
 	  cp '$(WINDOWS_CONSOLE_EXE)' "$$d/vigil.exe"; \
+	  cp '$(WINDOWS_CONSOLE_EXE)' "$$d/vigil.com"; \
 	else \
 	  CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=$(MINGW_CC) $(GO) build -buildvcs=false \
 	    -ldflags "-s -w -H windowsgui $(GO_LDFLAGS) '-extldflags=-static $$d/vigil-res.o'" -o "$$d/vigil.exe" .; \
+	  CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=$(MINGW_CC) $(GO) build -buildvcs=false \
+	    -ldflags "-s -w $(GO_LDFLAGS) '-extldflags=-static $$d/vigil-com-res.o'" -o "$$d/vigil.com" .; \
 	  cp "$$d/vigil.exe" '$(OUT)/vigil-$(VERSION)-windows-amd64.exe'; \
+	  cp "$$d/vigil.com" '$(OUT)/vigil-$(VERSION)-windows-amd64.com'; \
 	fi; \
 	out=$$(cd '$(OUT)' && pwd); \
 	cd "$$d" && wixl -a x64 -D Version=$(MSI_VERSION) -o "$$out/vigil-$(VERSION)-x64.msi" '$(CURDIR)/installer/windows/console.wxs'; \

@@ -63,6 +63,7 @@ const usage = `usage: vigil [COMMAND] [flags]
 
 // Main runs the console command line and returns the exit status.
 func Main(args []string) int {
+	attachConsole(args) // Windows' vigil.exe: a command's output to the console it was typed in
 	return run(args, os.Stdout, os.Stderr)
 }
 

@@ -15,7 +15,8 @@
 # installed even when a check fails. DIST_TEST_INSTALL=no skips this part.
 #
 # Environment: VERSION (what `version` must print), DEB_VERSION;
-# CONSOLE_EXE_STANDIN=yes when the console MSI holds a stand-in vigil.exe.
+# CONSOLE_EXE_STANDIN=yes when the console MSI holds a stand-in for vigil.exe
+# and vigil.com.
 set -eu
 
 [ $# -eq 1 ] || { echo "usage: VERSION=... DEB_VERSION=... $0 DIR" >&2; exit 2; }
@@ -170,27 +171,44 @@ if [ -f "$console_msi" ]; then
 		fail "no Start menu shortcut to vigil.exe: $(cat "$work/lnk")"
 	grep -q 'msiexec.exe' "$work/lnk" || fail "no uninstall shortcut: $(cat "$work/lnk")"
 	ok "Shortcut: Vigil and Uninstall Vigil in the Start menu"
+	# vigil.exe (the GUI) and vigil.com (the command line), side by side.
+	msi_table "$console_msi" File >"$work/cfiles"
+	for f in vigil.exe vigil.com; do
+		awk -F'\t' -v f="$f" '$1 == f && $3 == f' "$work/cfiles" | grep -q . || fail "console MSI has no file $f: $(cat "$work/cfiles")"
+		comp=$(awk -F'\t' -v f="$f" '$1 == f { print $2 }' "$work/cfiles")
+		msi_table "$console_msi" Component | awk -F'\t' -v c="$comp" -v f="$f" '$1 == c && $3 == "INSTALLDIR" && $6 == f' | grep -q . ||
+			fail "$f is not the key path of a component in INSTALLDIR"
+	done
+	ok "File: vigil.exe and vigil.com in the install directory"
 	msi_table "$console_msi" Property | grep -q '^ARPPRODUCTICON' || fail "no ARPPRODUCTICON (icon in Apps & features)"
 	msi_table "$console_msi" Icon | grep -q '^vigil.ico' || fail "no icon in the console MSI"
 	ok "the console MSI's icon is in Apps & features"
 fi
 if [ -f "$console_msi" ] && [ "${CONSOLE_EXE_STANDIN:-no}" = yes ]; then
-	echo "skip vigil.exe checks: the console MSI was built around a stand-in (make dist-test DIST_TEST_WINDOWS_CONSOLE=yes builds the real one)"
+	echo "skip vigil.exe and vigil.com checks: the console MSI was built around a stand-in (make dist-test DIST_TEST_WINDOWS_CONSOLE=yes builds the real ones)"
 elif [ -f "$console_msi" ]; then
 	mkdir "$work/consolemsi"
 	(cd "$work/consolemsi" && msiextract "$console_msi" >/dev/null)
-	exe=$(find "$work/consolemsi" -name vigil.exe)
-	file "$exe" | grep -q 'PE32+ executable (GUI) x86-64' || fail "vigil.exe is not a 64-bit GUI PE: $(file "$exe")"
-	x86_64-w64-mingw32-objdump -p "$exe" >"$work/pe"
-	grep -q 'Resource Directory' "$work/pe" || fail "vigil.exe has no resources (icon, manifest)"
-	grep -q 'requestedExecutionLevel level="asInvoker"' "$exe" || fail "vigil.exe has no manifest"
-	dlls=$(awk '/DLL Name:/ { print tolower($3) }' "$work/pe" | grep -v -x -e kernel32.dll -e user32.dll -e gdi32.dll \
-		-e opengl32.dll -e shell32.dll -e ole32.dll -e winmm.dll -e ws2_32.dll -e advapi32.dll -e msvcrt.dll \
-		-e dwmapi.dll -e imm32.dll -e ntdll.dll -e crypt32.dll -e bcrypt.dll -e secur32.dll -e iphlpapi.dll \
-		-e userenv.dll -e netapi32.dll -e winhttp.dll -e shlwapi.dll -e api-ms-win-core-synch-l1-2-0.dll \
-		-e powrprof.dll -e comdlg32.dll -e uxtheme.dll -e oleaut32.dll -e version.dll -e dbghelp.dll || true)
-	[ -z "$dlls" ] || fail "vigil.exe needs DLLs Windows does not have: $dlls"
-	ok "console MSI: vigil.exe (PE32+ GUI) with icon and manifest, system DLLs only"
+	# The same program twice: vigil.exe linked as a GUI program (no console
+	# window from the Start menu), vigil.com as a console one (commands).
+	for f in vigil.exe:GUI vigil.com:console; do
+		name=${f%%:*} subsystem=${f#*:}
+		exe=$(find "$work/consolemsi" -name "$name")
+		[ -n "$exe" ] || fail "msiextract gave no $name"
+		file "$exe" | grep -q "PE32+ executable ($subsystem) x86-64" || fail "$name is not a 64-bit $subsystem PE: $(file "$exe")"
+		x86_64-w64-mingw32-objdump -p "$exe" >"$work/pe"
+		grep -q 'Resource Directory' "$work/pe" || fail "$name has no resources (icon, manifest)"
+		grep -q 'requestedExecutionLevel level="asInvoker"' "$exe" || fail "$name has no manifest"
+		# The version resource is UTF-16: its name, with every other byte NUL.
+		LC_ALL=C tr -d '\000' <"$exe" | grep -q "OriginalFilename$name" || fail "$name's version resource does not name it"
+		dlls=$(awk '/DLL Name:/ { print tolower($3) }' "$work/pe" | grep -v -x -e kernel32.dll -e user32.dll -e gdi32.dll \
+			-e opengl32.dll -e shell32.dll -e ole32.dll -e winmm.dll -e ws2_32.dll -e advapi32.dll -e msvcrt.dll \
+			-e dwmapi.dll -e imm32.dll -e ntdll.dll -e crypt32.dll -e bcrypt.dll -e secur32.dll -e iphlpapi.dll \
+			-e userenv.dll -e netapi32.dll -e winhttp.dll -e shlwapi.dll -e api-ms-win-core-synch-l1-2-0.dll \
+			-e powrprof.dll -e comdlg32.dll -e uxtheme.dll -e oleaut32.dll -e version.dll -e dbghelp.dll || true)
+		[ -z "$dlls" ] || fail "$name needs DLLs Windows does not have: $dlls"
+		ok "console MSI: $name (PE32+ $subsystem) with icon, manifest and version, system DLLs only"
+	done
 else
 	echo "skip console MSI: $console_msi not built"
 fi

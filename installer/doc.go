@@ -9,7 +9,7 @@
 //   - linux/ holds the console's desktop entry.
 //   - windows/ holds the WiX sources of the two MSIs (built with Debian's
 //     wixl) and the console's manifest and resource script (compiled with
-//     mingw-w64's windres and linked into vigil.exe).
+//     mingw-w64's windres and linked into vigil.exe and vigil.com).
 //   - cmd/pkgfiles makes the files that come from code: the agent's packaged
 //     systemd unit and example configs, through the agent's own generator and
 //     parser so that the unit's hardening has one source, and the icons
@@ -34,4 +34,11 @@
 //     directory readable only by the service, SYSTEM and administrators. The
 //     config is an unmanaged component (no component GUID), so neither an
 //     upgrade nor an uninstall removes it.
+//   - The console MSI installs the console twice, linked from the same
+//     package: vigil.exe as a GUI program, for the Start menu, and vigil.com
+//     as a console program, for the commands (cmd.exe and PowerShell run
+//     vigil.com for `vigil`, as PATHEXT lists .COM before .EXE), the way
+//     Visual Studio ships devenv.exe and devenv.com. It does not add its
+//     directory to PATH: wixl 0.101 has no Environment element, and a
+//     RegistryValue would replace PATH rather than append to it.
 package installer
