@@ -338,21 +338,17 @@ func TestProcedureKilledAtEveryStepAndResumed(t *testing.T) {
 	}
 	k2 := killCase{id: "k2san-take-primary-out-of-service", system: "k2-san", profile: "k2san", x: "K2server1", y: "K2server2", steps: 16, changes: 4, done: k2done}
 	ic := killCase{id: "infocast-configure-redundant-server", system: "infocast", profile: "infocast", x: "infocast-a", y: "infocast-b", steps: 9, changes: 3, done: icdone}
-	// The K2 SAN's run is the longest: its kill points are shared between
-	// two fleets that run side by side.
+	// The K2 SAN's run is the longest: its kill points are shared among
+	// three fleets that run side by side.
 	type part struct {
 		c        killCase
 		speed    int
 		ks       []int // kill after these steps
 		inFlight []int // and while these changes (1 is the first) are in flight
 	}
-	var odd, even []int
+	thirds := make([][]int, 3)
 	for k := 1; k <= k2.steps; k++ {
-		if k%2 == 1 {
-			odd = append(odd, k)
-		} else {
-			even = append(even, k)
-		}
+		thirds[k%3] = append(thirds[k%3], k)
 	}
 	all := func(n int) []int {
 		var ks []int
@@ -361,7 +357,9 @@ func TestProcedureKilledAtEveryStepAndResumed(t *testing.T) {
 		}
 		return ks
 	}
-	for i, pt := range []part{{k2, 40, odd, []int{1, 3}}, {k2, 40, even, []int{2, 4}}, {ic, 20, all(ic.steps), all(ic.changes)}} {
+	parts := []part{{k2, 40, thirds[0], []int{1, 3}}, {k2, 40, thirds[1], []int{2, 4}}, {k2, 40, thirds[2], nil},
+		{ic, 20, all(ic.steps), all(ic.changes)}}
+	for i, pt := range parts {
 		t.Run(fmt.Sprintf("%s-%d", pt.c.id, i), func(t *testing.T) {
 			t.Parallel()
 			killAndResume(t, pt.c, pt.speed, pt.ks, pt.inFlight)
