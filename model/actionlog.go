@@ -50,7 +50,7 @@ func (s *Store) RecordActionResult(ctx context.Context, requestID, state, detail
 // Actions lists the recorded actions, newest first.
 func (s *Store) Actions(ctx context.Context, limit int) ([]ActionRecord, error) {
 	var out []ActionRecord
-	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+	if err := s.read.WithContext(ctx).Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list actions in %s: %w", s.path, err)
 	}
 	return out, nil
@@ -60,7 +60,7 @@ func (s *Store) Actions(ctx context.Context, limit int) ([]ActionRecord, error) 
 // shared by two servers is an error that says so.
 func (s *Store) FindServer(ctx context.Context, nameOrID string) (ServerView, error) {
 	var rows []Server
-	err := s.db.WithContext(ctx).Preload("System").Preload("Site").
+	err := s.read.WithContext(ctx).Preload("System").Preload("Site").
 		Where("agent_id = ? OR name = ?", nameOrID, nameOrID).Limit(3).Find(&rows).Error
 	if err != nil {
 		return ServerView{}, fmt.Errorf("find server %s in %s: %w", nameOrID, s.path, err)
@@ -109,7 +109,7 @@ type AuditEntry struct {
 // agent, 0 when none is.
 func (s *Store) AuditCursor(ctx context.Context, agentID string) (uint64, error) {
 	var seq uint64
-	err := s.db.WithContext(ctx).Model(&AuditRecord{}).Where("agent_id = ?", agentID).
+	err := s.read.WithContext(ctx).Model(&AuditRecord{}).Where("agent_id = ?", agentID).
 		Select("COALESCE(MAX(seq), 0)").Scan(&seq).Error
 	if err != nil {
 		return 0, fmt.Errorf("audit cursor of %s in %s: %w", agentID, s.path, err)
@@ -141,7 +141,7 @@ func (s *Store) MirrorAudit(ctx context.Context, agentID, server string, entries
 // means every agent's.
 func (s *Store) Audit(ctx context.Context, agentID string, limit int) ([]AuditRecord, error) {
 	var out []AuditRecord
-	q := s.db.WithContext(ctx).Order("time DESC, seq DESC").Limit(limit)
+	q := s.read.WithContext(ctx).Order("time DESC, seq DESC").Limit(limit)
 	if agentID != "" {
 		q = q.Where("agent_id = ?", agentID)
 	}

@@ -86,7 +86,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (Event, error) {
 
 // Events lists events matching f, newest first.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
-	q := s.db.WithContext(ctx).Order("time DESC, id DESC")
+	q := s.read.WithContext(ctx).Order("time DESC, id DESC")
 	if !f.Since.IsZero() {
 		q = q.Where("time >= ?", f.Since.UTC())
 	}

@@ -266,7 +266,7 @@ func (s *Store) OutboxCounts(ctx context.Context) (map[string]int64, error) {
 		State string
 		N     int64
 	}
-	err := s.db.WithContext(ctx).Model(&OutboxMessage{}).Select("state, count(*) AS n").Group("state").Scan(&rows).Error
+	err := s.read.WithContext(ctx).Model(&OutboxMessage{}).Select("state, count(*) AS n").Group("state").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count outbox messages in %s: %w", s.path, err)
 	}
@@ -290,7 +290,7 @@ type OutboxFilter struct {
 // OutboxMessages lists outbox messages, with their events unless
 // f.NoEvents.
 func (s *Store) OutboxMessages(ctx context.Context, f OutboxFilter) ([]OutboxMessage, error) {
-	q := s.db.WithContext(ctx)
+	q := s.read.WithContext(ctx)
 	switch {
 	case len(f.States) > 0 && f.WithRejected:
 		q = q.Where("state IN ? OR rejected <> ''", f.States)
@@ -322,7 +322,7 @@ func (s *Store) OutboxMessages(ctx context.Context, f OutboxFilter) ([]OutboxMes
 // saved.
 func (s *Store) AlertSettingsJSON(ctx context.Context) (string, error) {
 	var r AlertSettingsRecord
-	res := s.db.WithContext(ctx).Limit(1).Find(&r, 1)
+	res := s.read.WithContext(ctx).Limit(1).Find(&r, 1)
 	if res.Error != nil {
 		return "", fmt.Errorf("read alert settings in %s: %w", s.path, res.Error)
 	}

@@ -181,7 +181,7 @@ func (s *Store) StartProcedureRun(ctx context.Context, r *ProcedureRun) error {
 // OpenProcedureRuns lists the runs of system that have not ended, oldest
 // first; an empty system means every system.
 func (s *Store) OpenProcedureRuns(ctx context.Context, system string) ([]ProcedureRun, error) {
-	q := s.db.WithContext(ctx).Where("state IN ?", []string{RunRunning, RunInterrupted}).Order("id")
+	q := s.read.WithContext(ctx).Where("state IN ?", []string{RunRunning, RunInterrupted}).Order("id")
 	if system != "" {
 		q = q.Where("system = ?", system)
 	}
@@ -195,7 +195,7 @@ func (s *Store) OpenProcedureRuns(ctx context.Context, system string) ([]Procedu
 // ProcedureRun returns run id.
 func (s *Store) ProcedureRun(ctx context.Context, id uint) (ProcedureRun, error) {
 	var r ProcedureRun
-	res := s.db.WithContext(ctx).Limit(1).Find(&r, id)
+	res := s.read.WithContext(ctx).Limit(1).Find(&r, id)
 	if res.Error != nil {
 		return r, fmt.Errorf("read procedure run %d in %s: %w", id, s.path, res.Error)
 	}
@@ -211,7 +211,7 @@ func (s *Store) ProcedureRuns(ctx context.Context, system string, limit int) ([]
 	if limit <= 0 {
 		limit = 100
 	}
-	q := s.db.WithContext(ctx).Omit("source").Order("id DESC").Limit(limit)
+	q := s.read.WithContext(ctx).Omit("source").Order("id DESC").Limit(limit)
 	if system != "" {
 		q = q.Where("system = ?", system)
 	}
@@ -287,7 +287,7 @@ func (s *Store) EndProcedureStep(ctx context.Context, run *ProcedureRun, recs ..
 // ProcedureSteps lists a run's step records in the order they started.
 func (s *Store) ProcedureSteps(ctx context.Context, runID uint) ([]ProcedureStepRecord, error) {
 	var out []ProcedureStepRecord
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
+	if err := s.read.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list steps of run %d in %s: %w", runID, s.path, err)
 	}
 	return out, nil
@@ -316,7 +316,7 @@ func (s *Store) FinishProcedureAction(ctx context.Context, requestID, state, res
 // ProcedureActions lists a run's requests in the order they were prepared.
 func (s *Store) ProcedureActions(ctx context.Context, runID uint) ([]ProcedureAction, error) {
 	var out []ProcedureAction
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
+	if err := s.read.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list requests of run %d in %s: %w", runID, s.path, err)
 	}
 	return out, nil
@@ -334,7 +334,7 @@ func (s *Store) AddProcedureDeviation(ctx context.Context, d ProcedureDeviation)
 // ProcedureDeviations lists a run's deviations in order.
 func (s *Store) ProcedureDeviations(ctx context.Context, runID uint) ([]ProcedureDeviation, error) {
 	var out []ProcedureDeviation
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
+	if err := s.read.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list deviations of run %d in %s: %w", runID, s.path, err)
 	}
 	return out, nil
@@ -361,8 +361,8 @@ type ProcedureLast struct {
 func (s *Store) ProcedureHistory(ctx context.Context) ([]ProcedureLast, error) {
 	var rows []ProcedureRun
 	// The newest run of each (system, procedure, rehearsal).
-	err := s.db.WithContext(ctx).Select("id, system, procedure_id, rehearsal, state, started").
-		Where("id IN (?)", s.db.Model(&ProcedureRun{}).Select("MAX(id)").Group("system, procedure_id, rehearsal")).
+	err := s.read.WithContext(ctx).Select("id, system, procedure_id, rehearsal, state, started").
+		Where("id IN (?)", s.read.Model(&ProcedureRun{}).Select("MAX(id)").Group("system, procedure_id, rehearsal")).
 		Order("system, procedure_id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("procedure history in %s: %w", s.path, err)
@@ -386,7 +386,7 @@ func (s *Store) ProcedureHistory(ctx context.Context) ([]ProcedureLast, error) {
 // (an ActionRecord), so that a resend does not record it twice.
 func (s *Store) ActionRecorded(ctx context.Context, requestID string) (bool, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&ActionRecord{}).Where("request_id = ?", requestID).Count(&n).Error; err != nil {
+	if err := s.read.WithContext(ctx).Model(&ActionRecord{}).Where("request_id = ?", requestID).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("look up request %s in %s: %w", requestID, s.path, err)
 	}
 	return n > 0, nil

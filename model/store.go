@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -63,10 +66,24 @@ type Server struct {
 
 // Store keeps the topology in a SQLite file. It is safe for concurrent use,
 // and several processes may open the same file: writers wait for each other.
+//
+// Within one process every write goes through one connection, so writers
+// queue in Go, in the order database/sql hands that connection out, instead
+// of each holding a connection of its own asleep in SQLite's busy handler;
+// the busy timeout is left for writers in other processes (`vigil procedure
+// run` while the console runs). Reads outside a transaction use a pool of
+// read-only connections: in WAL mode they run beside the writer and see
+// every write committed before they start.
 type Store struct {
-	db   *gorm.DB
+	db   *gorm.DB // the writer: every write and every transaction
+	read *gorm.DB // the readers: reads outside transactions
 	path string
 }
+
+// readers is how many read-only connections a store keeps at most: a
+// console reads now and then (the GUI's pages, the CLI, the alert outbox),
+// and each connection holds a page cache of its own.
+const readers = 4
 
 // Open opens (creating if needed) the store in dir. An error says which
 // directory or file was at fault.
@@ -81,23 +98,55 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, DatabaseFile)
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	common := func() url.Values {
+		q := url.Values{}
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+		return q
+	}
+	// The writer turns WAL on (it stays on in the file) and takes the
+	// write lock when a transaction begins, so that a transaction that
+	// reads first never has to give up to another process's writer.
+	wq := common()
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "synchronous(NORMAL)")
+	wq.Add("_pragma", "temp_store(MEMORY)")
+	wq.Set("_txlock", "immediate")
+	db, err := openPool(path, wq, 1)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path}
 	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &ActionRecord{}, &AuditRecord{}, &Event{}, &AlertSettingsRecord{}, &OutboxMessage{}, &OutboxEvent{}, &ProcedureRun{}, &ProcedureStepRecord{}, &ProcedureAction{}, &ProcedureDeviation{}); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare store %s: %w", path, err)
 	}
+	// Readers are opened once the writer has made the file and its
+	// tables; query_only makes a write sent to them by mistake fail
+	// loudly instead of competing with the writer.
+	rq := common()
+	rq.Add("_pragma", "query_only(1)")
+	if s.read, err = openPool(path, rq, readers); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// openPool opens a pool of at most n connections to the database at path,
+// all kept open once opened.
+func openPool(path string, q url.Values, n int) (*gorm.DB, error) {
+	db, err := gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
+	return db, nil
 }
 
 func checkWritable(dir string) error {
@@ -115,11 +164,18 @@ func (s *Store) Path() string { return s.path }
 
 // Close releases the database.
 func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
+	var errs []error
+	for _, db := range []*gorm.DB{s.read, s.db} {
+		if db == nil {
+			continue
+		}
+		sqlDB, err := db.DB()
+		if err == nil {
+			err = sqlDB.Close()
+		}
+		errs = append(errs, err)
 	}
-	return sqlDB.Close()
+	return errors.Join(errs...)
 }
 
 // Observe records what discovery or a status stream saw of one server and
@@ -137,8 +193,10 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 		changed bool
 	)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// One query for the server with the names of its system and site:
+		// most observations name the ones it already has.
 		var srv Server
-		err := tx.Where("agent_id = ?", o.AgentID).Limit(1).Find(&srv).Error
+		err := tx.Joins("System").Joins("Site").Where("servers.agent_id = ?", o.AgentID).Limit(1).Find(&srv).Error
 		if err != nil {
 			return err
 		}
@@ -146,7 +204,8 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 		if isNew {
 			srv = Server{AgentID: o.AgentID, Name: o.AgentID, Role: RoleUnknown, Health: HealthUnknown, FirstSeen: o.Time}
 		}
-		if o.System != "" {
+		stored := srv
+		if o.System != "" && (srv.System == nil || srv.System.Name != o.System || o.Profile != "" && srv.System.Profile != o.Profile) {
 			sys, err := findOrCreate(tx, &System{Name: o.System}, "name = ?", o.System)
 			if err != nil {
 				return err
@@ -157,14 +216,14 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 					return err
 				}
 			}
-			srv.SystemID = &sys.ID
+			srv.SystemID, srv.System = &sys.ID, sys
 		}
-		if o.Site != "" {
+		if o.Site != "" && (srv.Site == nil || srv.Site.Name != o.Site) {
 			site, err := findOrCreate(tx, &Site{Name: o.Site}, "name = ?", o.Site)
 			if err != nil {
 				return err
 			}
-			srv.SiteID = &site.ID
+			srv.SiteID, srv.Site = &site.ID, site
 		}
 		setIf(&srv.Name, o.Name)
 		setIf(&srv.Profile, o.Profile)
@@ -187,15 +246,35 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ServerView, bool, e
 		if o.Health != HealthDown && o.Health != HealthUnreachable && o.Time.After(srv.LastSeen) {
 			srv.LastSeen = o.Time
 		}
+		if !isNew && sameColumns(stored, srv) {
+			out = srv // as read: nothing to write
+			return nil
+		}
 		if err := tx.Omit(clause.Associations).Save(&srv).Error; err != nil {
 			return err
 		}
-		return tx.Preload("System").Preload("Site").First(&out, srv.ID).Error
+		// Read back, so that the view holds what a later read will: times
+		// as the database gives them back.
+		return tx.Joins("System").Joins("Site").Where("servers.id = ?", srv.ID).Take(&out).Error
 	})
 	if err != nil {
 		return ServerView{}, false, fmt.Errorf("record server %s in %s: %w", o.AgentID, s.path, err)
 	}
 	return out.view(), changed, nil
+}
+
+// sameColumns says whether two versions of a server's row would be
+// written alike.
+func sameColumns(a, b Server) bool {
+	return a.ID == b.ID && ptrEqual(a.SystemID, b.SystemID) && ptrEqual(a.SiteID, b.SiteID) &&
+		a.AgentID == b.AgentID && a.Name == b.Name && a.Profile == b.Profile && a.Address == b.Address &&
+		a.Fingerprint == b.Fingerprint && a.Role == b.Role && a.VendorRole == b.VendorRole && a.Health == b.Health &&
+		a.Paired == b.Paired && a.IdentityChanged == b.IdentityChanged &&
+		a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen) && a.LastChange.Equal(b.LastChange)
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == b || a != nil && b != nil && *a == *b
 }
 
 // SetPaired records that the console paired with the server and pinned its
@@ -233,10 +312,62 @@ func (s *Store) SetHealthAll(ctx context.Context, h Health) error {
 	return nil
 }
 
+// Seen is a sighting of a server that changed nothing else the store
+// keeps: when it was heard from, and the vendor's word for its role then
+// ("" leaves the stored one).
+type Seen struct {
+	At         time.Time
+	VendorRole string
+}
+
+// MarkSeen records sightings of servers, by agent id, in one transaction.
+// A sighting earlier than the server's stored last-seen time is older news
+// and changes nothing; unknown agent ids are ignored. It is for sightings
+// too many to write one by one: a fleet's heartbeats, and status lines
+// that only move a vendor's word for a role.
+func (s *Store) MarkSeen(ctx context.Context, seen map[string]Seen) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(seen))
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for chunk := range slices.Chunk(ids, markSeenChunk) {
+			// One statement per chunk, UPDATE … FROM a list of values,
+			// comparing times as times rather than as the text they are
+			// stored as, whose UTC offsets may differ.
+			var sql strings.Builder
+			sql.WriteString("UPDATE servers SET last_seen = seen.column2," +
+				" vendor_role = CASE seen.column3 WHEN '' THEN servers.vendor_role ELSE seen.column3 END FROM (VALUES ")
+			args := make([]any, 0, 3*len(chunk))
+			for i, id := range chunk {
+				if i > 0 {
+					sql.WriteString(", ")
+				}
+				sql.WriteString("(?, ?, ?)")
+				args = append(args, id, seen[id].At, seen[id].VendorRole)
+			}
+			sql.WriteString(") AS seen WHERE servers.agent_id = seen.column1" +
+				" AND (servers.last_seen IS NULL OR julianday(servers.last_seen) < julianday(seen.column2))")
+			if err := tx.Exec(sql.String(), args...).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record when %d servers were last seen in %s: %w", len(seen), s.path, err)
+	}
+	return nil
+}
+
+// markSeenChunk bounds the servers of one MarkSeen statement, well within
+// SQLite's limit on parameters.
+const markSeenChunk = 500
+
 // Servers lists every stored server, ordered by system and name.
 func (s *Store) Servers(ctx context.Context) ([]ServerView, error) {
 	var rows []Server
-	err := s.db.WithContext(ctx).Preload("System").Preload("Site").
+	err := s.read.WithContext(ctx).Preload("System").Preload("Site").
 		Joins("LEFT JOIN systems ON systems.id = servers.system_id").
 		Order("systems.name, servers.name").Find(&rows).Error
 	if err != nil {
@@ -252,7 +383,7 @@ func (s *Store) Servers(ctx context.Context) ([]ServerView, error) {
 // Server returns one server by agent id.
 func (s *Store) Server(ctx context.Context, agentID string) (ServerView, error) {
 	var srv Server
-	err := s.db.WithContext(ctx).Preload("System").Preload("Site").
+	err := s.read.WithContext(ctx).Preload("System").Preload("Site").
 		Where("agent_id = ?", agentID).First(&srv).Error
 	if err != nil {
 		return ServerView{}, fmt.Errorf("server %s in %s: %w", agentID, s.path, err)
@@ -263,7 +394,7 @@ func (s *Store) Server(ctx context.Context, agentID string) (ServerView, error) 
 // Check runs SQLite's integrity check and returns an error unless it is ok.
 func (s *Store) Check(ctx context.Context) error {
 	var res []string
-	if err := s.db.WithContext(ctx).Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil {
+	if err := s.read.WithContext(ctx).Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil {
 		return fmt.Errorf("integrity check of %s: %w", s.path, err)
 	}
 	if len(res) != 1 || res[0] != "ok" {

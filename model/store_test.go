@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 func openTemp(t *testing.T, dir string) *Store {
@@ -262,5 +265,177 @@ func TestIdentityChangedIsKept(t *testing.T) {
 	all, err := s.Servers(ctx)
 	if err != nil || len(all) != 1 || !all[0].IdentityChanged {
 		t.Errorf("after reopening: %+v, %v; want the server still marked identity-changed", all, err)
+	}
+}
+
+// Every write of a process goes through one connection, so writers queue
+// instead of failing on the busy timeout, and reads go on beside a write in
+// progress.
+func TestWritersQueueAndReadersRunBesideThem(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	w, err := s.db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := w.Stats().MaxOpenConnections; n != 1 {
+		t.Fatalf("the writer may open %d connections, want 1", n)
+	}
+
+	const writers = 200
+	errs := make(chan error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			_, _, err := s.Observe(ctx, Observation{AgentID: fmt.Sprintf("agent-%03d", i), System: fmt.Sprintf("sys-%d", i%7),
+				Site: "north", Role: RoleStandby, Health: HealthUp, Time: time.Now()})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent write failed: %v", err)
+		}
+	}
+	if got, err := s.Servers(ctx); err != nil || len(got) != writers {
+		t.Fatalf("after %d concurrent writes: %d servers, %v", writers, len(got), err)
+	}
+
+	// A transaction holds the writer; a read still answers, with what was
+	// committed before it.
+	inTx, release := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- s.db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Model(&Server{}).Where("agent_id = ?", "agent-000").Update("name", "renamed").Error; err != nil {
+				return err
+			}
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	read := make(chan ServerView, 1)
+	go func() {
+		v, err := s.Server(ctx, "agent-000")
+		if err != nil {
+			t.Error(err)
+		}
+		read <- v
+	}()
+	select {
+	case v := <-read:
+		if v.Name != "agent-000" {
+			t.Errorf("a read during a write transaction saw %q, uncommitted", v.Name)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read waited for a write transaction to end")
+	}
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Server(ctx, "agent-000"); err != nil || v.Name != "renamed" {
+		t.Errorf("after the commit a read sees %q (%v), want renamed", v.Name, err)
+	}
+
+	// The readers refuse writes: one sent there by mistake fails loudly.
+	if err := s.read.Exec("DELETE FROM servers").Error; err == nil {
+		t.Error("a reader connection accepted a write")
+	}
+}
+
+func TestMarkSeenKeepsTheLatestTime(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	base := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	// More servers than one statement takes.
+	const n = markSeenChunk + 17
+	for i := range n {
+		if _, _, err := s.Observe(ctx, Observation{AgentID: fmt.Sprintf("agent-%04d", i), System: "big", VendorRole: "stored word", Health: HealthUp, Time: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]Seen{"not-stored": {At: base.Add(time.Hour)}}
+	for i := range n {
+		// Odd servers are reported in another zone: the same instants,
+		// stored as different text.
+		at := base.Add(time.Duration(i) * time.Millisecond * 10)
+		if i%2 == 1 {
+			at = at.In(time.FixedZone("UTC-5", -5*3600))
+		}
+		seen[fmt.Sprintf("agent-%04d", i)] = Seen{At: at, VendorRole: fmt.Sprintf("word %d", i%3)}
+	}
+	// Agent 0 was seen earlier than stored (a stale sighting) and must keep
+	// its time and word; so must agent 1, stored later in a zone behind
+	// UTC. Agent 2's sighting has no word: it keeps the stored one.
+	seen["agent-0000"] = Seen{At: base.Add(-time.Minute), VendorRole: "stale"}
+	seen["agent-0001"] = Seen{At: seen["agent-0001"].At, VendorRole: "stale"}
+	seen["agent-0002"] = Seen{At: seen["agent-0002"].At}
+	if _, _, err := s.Observe(ctx, Observation{AgentID: "agent-0001", Health: HealthUp, Time: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSeen(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n {
+		t.Fatalf("%d servers, want %d", len(all), n)
+	}
+	for _, v := range all {
+		want := seen[v.ID]
+		switch v.ID {
+		case "agent-0000":
+			want = Seen{At: base, VendorRole: "stored word"}
+		case "agent-0001":
+			want = Seen{At: base.Add(time.Hour), VendorRole: "stored word"}
+		case "agent-0002":
+			want.VendorRole = "stored word"
+		}
+		if !v.LastSeen.Equal(want.At) || v.VendorRole != want.VendorRole {
+			t.Errorf("%s last seen %v as %q, want %v as %q", v.ID, v.LastSeen, v.VendorRole, want.At, want.VendorRole)
+		}
+	}
+	if _, err := s.Server(ctx, "not-stored"); err == nil {
+		t.Error("MarkSeen made a server out of an unknown id")
+	}
+	if err := s.MarkSeen(ctx, nil); err != nil {
+		t.Errorf("MarkSeen of nothing: %v", err)
+	}
+}
+
+// A server first seen without a system or site gets them from a later
+// source, and keeps them through observations that do not name them.
+func TestObserveGivesASystemLater(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	steps := []struct {
+		o            Observation
+		system, site string
+	}{
+		{Observation{AgentID: "a1", Name: "lab box"}, "", ""},
+		{Observation{AgentID: "a1", System: "k2-san", Profile: "k2san", Site: "north"}, "k2-san", "north"},
+		{Observation{AgentID: "a1", Health: HealthUp}, "k2-san", "north"},
+		{Observation{AgentID: "a1", System: "k2-dr", Site: "south"}, "k2-dr", "south"},
+		// Old news that changes nothing: not written.
+		{Observation{AgentID: "a1", System: "k2-dr", Time: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}, "k2-dr", "south"},
+	}
+	for i, st := range steps {
+		v, _, err := s.Observe(ctx, st.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.System != st.system || v.Site != st.site {
+			t.Errorf("step %d: system %q, site %q; want %q, %q", i, v.System, v.Site, st.system, st.site)
+		}
+		if again, err := s.Server(ctx, "a1"); err != nil || again != v {
+			t.Errorf("step %d: Observe returned %+v, a read gives %+v (%v)", i, v, again, err)
+		}
 	}
 }

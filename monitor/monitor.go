@@ -26,6 +26,7 @@ type Store interface {
 	AuditCursor(ctx context.Context, agentID string) (uint64, error)
 	AddEvent(ctx context.Context, e model.Event) (model.Event, error)
 	MirrorAudit(ctx context.Context, agentID, server string, entries []model.AuditEntry) error
+	MarkSeen(ctx context.Context, seen map[string]model.Seen) error
 }
 
 var _ Store = (*model.Store)(nil)
@@ -35,7 +36,7 @@ const (
 	DefaultSilence   = time.Second
 	maxBackoff       = 5 * time.Second
 	minBackoff       = 100 * time.Millisecond
-	lastSeenInterval = 5 * time.Second
+	seenInterval     = time.Second // how often sightings written behind reach the store
 	subscriberBuffer = 1024
 )
 
@@ -62,11 +63,14 @@ type Monitor struct {
 	nextSub int
 	dropped bool // a subscriber fell behind; logged once
 
-	ctx      context.Context // Run's; nil until Run starts
-	wg       sync.WaitGroup
-	pending  chan discovery.Sighting
-	started  chan struct{}
-	lastSeen map[string]time.Time // last time LastSeen was written, per server
+	ctx     context.Context // Run's; nil until Run starts
+	wg      sync.WaitGroup
+	pending chan discovery.Sighting
+	started chan struct{}
+	// Sightings not yet in the store, by server: when each was last heard
+	// from and the vendor's word for its role then. seen is filled by the
+	// watchers; seenWriting is what writeSeen is storing now. Guarded by mu.
+	seen, seenWriting map[string]model.Seen
 
 	det       *Detector     // guarded by mu
 	evQueue   []model.Event // events not yet stored, oldest first; guarded by mu
@@ -91,13 +95,13 @@ type tracked struct {
 func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
 		store: store, cert: cert, log: log, Silence: DefaultSilence,
-		servers:  map[string]*tracked{},
-		subs:     map[int]chan model.ServerView{},
-		pending:  make(chan discovery.Sighting, 256),
-		started:  make(chan struct{}),
-		lastSeen: map[string]time.Time{},
-		evWake:   make(chan struct{}, 1),
-		evSubs:   map[int]chan model.Event{},
+		servers: map[string]*tracked{},
+		subs:    map[int]chan model.ServerView{},
+		pending: make(chan discovery.Sighting, 256),
+		started: make(chan struct{}),
+		seen:    map[string]model.Seen{},
+		evWake:  make(chan struct{}, 1),
+		evSubs:  map[int]chan model.Event{},
 	}
 }
 
@@ -122,10 +126,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	close(m.started)
 
-	defer m.wg.Wait()
-	m.wg.Add(2)
+	defer func() {
+		m.wg.Wait()
+		// Every watcher has stopped: what they saw last is stored now.
+		m.writeSeen(context.WithoutCancel(ctx))
+	}()
+	m.wg.Add(3)
 	go func() { defer m.wg.Done(); m.storeEvents(ctx) }()
 	go func() { defer m.wg.Done(); m.tick(ctx) }()
+	go func() { defer m.wg.Done(); m.storeSeen(ctx) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -334,18 +343,17 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			}
 			m.keepStatus(v.ID, *l.Status)
 			m.mirrorAudit(v, l.Status.AuditSeq)
-			if obs := statusObservation(*l.Status, ""); m.storedAlready(v.ID, obs) {
-				// Only facts, services or peers changed: nothing the store
-				// keeps, so no write (a fleet sends many such lines).
-				m.touch(ctx, v.ID, obs.Time)
-			} else {
+			if obs := statusObservation(*l.Status, ""); !m.writeBehind(obs) {
 				m.apply(ctx, obs, "")
 			}
 			m.peersSpoke(ctx, v.ID, l.Status.Peers)
 		case wasSilent:
 			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
 		default:
-			m.touch(ctx, v.ID, time.Now())
+			// A heartbeat: the server is up, and seen now.
+			if obs := (model.Observation{AgentID: v.ID, Health: model.HealthUp, Time: time.Now()}); !m.writeBehind(obs) {
+				m.apply(ctx, obs, "")
+			}
 		}
 		return nil
 	})
@@ -419,21 +427,6 @@ func (m *Monitor) mirrorAuditRound(ctx context.Context, v model.ServerView) (uin
 	}
 }
 
-// storedAlready says whether the store already holds everything o would
-// write for a server that is up: then a status line needs no write.
-func (m *Monitor) storedAlready(id string, o model.Observation) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := m.servers[id]
-	if t == nil {
-		return false
-	}
-	v := t.view
-	return v.Health == model.HealthUp && v.Detail == "" && v.Name == o.Name && v.Site == o.Site &&
-		v.System == o.System && v.Profile == o.Profile && v.Role == o.Role && v.VendorRole == o.VendorRole &&
-		(o.Fingerprint == "" || v.Fingerprint == o.Fingerprint)
-}
-
 // keepStatus remembers an agent's latest full status.
 func (m *Monitor) keepStatus(id string, st actions.Status) {
 	m.mu.Lock()
@@ -467,20 +460,106 @@ func statusObservation(st actions.Status, address string) model.Observation {
 	}
 }
 
-// touch refreshes a server's last-seen time in the store now and then:
-// heartbeats arrive five times a second and need not each be a write.
-func (m *Monitor) touch(ctx context.Context, id string, now time.Time) {
+// writeBehind shows what o says of a server that is up and stays up when
+// it changes nothing the store keeps but when the server was seen and the
+// vendor's word for its role: it is published now, and reaches the store
+// with the next batch of sightings instead of in a write of its own (a
+// fleet sends thousands of such lines a second, a heartbeat or a status
+// whose facts moved). It reports false for anything else, which apply
+// must write at once: a change of role or health, a server not yet up.
+func (m *Monitor) writeBehind(o model.Observation) bool {
 	m.mu.Lock()
-	if t := m.servers[id]; t != nil && now.After(t.view.LastSeen) {
-		t.view.LastSeen = now
+	defer m.mu.Unlock()
+	t := m.servers[o.AgentID]
+	if t == nil || o.Health != model.HealthUp {
+		return false
 	}
-	due := now.Sub(m.lastSeen[id]) >= lastSeenInterval
-	if due {
-		m.lastSeen[id] = now
+	v := t.view
+	same := func(stored, seen string) bool { return seen == "" || seen == stored }
+	if v.Health != model.HealthUp || v.Detail != "" || o.Role != "" && o.Role != v.Role ||
+		!same(v.Name, o.Name) || !same(v.Site, o.Site) || !same(v.System, o.System) ||
+		!same(v.Profile, o.Profile) || !same(v.Address, o.Address) ||
+		// The store keeps the key a paired server was pinned with, not
+		// what it presents.
+		!v.Paired && !same(v.Fingerprint, o.Fingerprint) {
+		return false
 	}
+	s := m.seen[o.AgentID]
+	if o.Time.After(s.At) {
+		s.At = o.Time
+	}
+	if o.VendorRole != "" {
+		s.VendorRole, v.VendorRole = o.VendorRole, o.VendorRole
+	}
+	m.seen[o.AgentID] = s
+	if s.At.After(v.LastSeen) {
+		v.LastSeen = s.At
+	}
+	m.publishLocked(t, v)
+	return true
+}
+
+// storeSeen writes the sightings written behind once every seenInterval
+// until ctx ends; Run writes the last of them.
+func (m *Monitor) storeSeen(ctx context.Context) {
+	t := time.NewTicker(seenInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.writeSeen(ctx)
+		}
+	}
+}
+
+// writeSeen stores the sightings gathered since it last ran, in one
+// transaction; if that fails they wait for the next round.
+func (m *Monitor) writeSeen(ctx context.Context) {
+	m.mu.Lock()
+	batch := m.seen
+	if len(batch) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	m.seen, m.seenWriting = map[string]model.Seen{}, batch
 	m.mu.Unlock()
-	if due {
-		m.apply(ctx, model.Observation{AgentID: id, Health: model.HealthUp, Time: now}, "")
+	err := m.store.MarkSeen(ctx, batch)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seenWriting = nil
+	if err == nil {
+		return
+	}
+	if ctx.Err() == nil {
+		m.log.Warn("last-seen times not stored; will try again", "servers", len(batch), "err", err)
+	}
+	for id, s := range batch {
+		if later, ok := m.seen[id]; ok {
+			s.At = later.At
+			setIf(&s.VendorRole, later.VendorRole)
+		}
+		m.seen[id] = s
+	}
+}
+
+// unstoredLocked lays over v the sighting of its server that is not yet
+// in the store, if it is later than what the store returned. m.mu must be
+// held.
+func (m *Monitor) unstoredLocked(v model.ServerView) model.ServerView {
+	for _, pending := range []map[string]model.Seen{m.seenWriting, m.seen} {
+		if s, ok := pending[v.ID]; ok && s.At.After(v.LastSeen) {
+			v.LastSeen = s.At
+			setIf(&v.VendorRole, s.VendorRole)
+		}
+	}
+	return v
+}
+
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
 	}
 }
 
@@ -501,6 +580,7 @@ func (m *Monitor) publish(v model.ServerView, detail string) {
 	v.Detail = detail
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	v = m.unstoredLocked(v)
 	t := m.servers[v.ID]
 	if t == nil {
 		t = &tracked{kick: make(chan struct{}, 1)}

@@ -1,0 +1,227 @@
+package monitor
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilops/vigil/internal/standin"
+	"github.com/vigilops/vigil/model"
+)
+
+// countedStore is a real store that counts the monitor's writes of servers.
+type countedStore struct {
+	*model.Store
+	observes, markSeen atomic.Int64
+}
+
+func (s *countedStore) Observe(ctx context.Context, o model.Observation) (model.ServerView, bool, error) {
+	s.observes.Add(1)
+	return s.Store.Observe(ctx, o)
+}
+
+func (s *countedStore) MarkSeen(ctx context.Context, seen map[string]model.Seen) error {
+	s.markSeen.Add(1)
+	return s.Store.MarkSeen(ctx, seen)
+}
+
+func newCountedStore(t *testing.T) *countedStore {
+	t.Helper()
+	st, err := model.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &countedStore{Store: st}
+}
+
+func stored(t *testing.T, st *countedStore, id string) model.ServerView {
+	t.Helper()
+	v, err := st.Server(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// asStatus is what a status line of an up Redstor master says.
+func asStatus(at time.Time, vendor string) model.Observation {
+	return model.Observation{AgentID: "as1", Name: "AS-1", Site: "north", System: "redstor", Profile: "redstor",
+		Role: model.RolePrimary, VendorRole: vendor, Health: model.HealthUp, Time: at}
+}
+
+// A status line that moves only the vendor's word, and a heartbeat, are
+// shown at once and stored together later, in one write; what changes a
+// role, or a server that is not up, is not written behind.
+func TestSightingsAreWrittenBehind(t *testing.T) {
+	ctx := context.Background()
+	st := newCountedStore(t)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	m.apply(ctx, asStatus(t0, "Master AccountServer"), "")
+	updates, cancel := m.Subscribe()
+	defer cancel()
+	written := st.observes.Load()
+
+	for i, word := range []string{"Master AccountServer, replicating", "Master AccountServer, resyncing"} {
+		o := asStatus(t0.Add(time.Duration(i+1)*time.Second), word)
+		if !m.writeBehind(o) {
+			t.Fatalf("a status line moving the vendor role to %q is written at once", word)
+		}
+		select {
+		case v := <-updates:
+			if v.VendorRole != word || !v.LastSeen.Equal(o.Time) || v.Health != model.HealthUp {
+				t.Errorf("published %q seen %v (%s), want %q seen %v, up", v.VendorRole, v.LastSeen, v.Health, word, o.Time)
+			}
+		default:
+			t.Fatalf("the vendor role %q was not published", word)
+		}
+	}
+	beat := t0.Add(3 * time.Second)
+	if !m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: beat}) {
+		t.Fatal("a heartbeat of an up server is written at once")
+	}
+	select {
+	case v := <-updates:
+		t.Errorf("a heartbeat published %+v; the time alone is not news", v)
+	default:
+	}
+	if got := m.Snapshot()[0].LastSeen; !got.Equal(beat) {
+		t.Errorf("after a heartbeat the monitor shows last seen %v, want %v", got, beat)
+	}
+	if n := st.observes.Load() - written; n != 0 {
+		t.Errorf("%d writes for sightings; want them written behind", n)
+	}
+	if v := stored(t, st, "as1"); v.VendorRole != "Master AccountServer" || !v.LastSeen.Equal(t0) {
+		t.Errorf("before the batch the store holds %q seen %v; want what was written, %q seen %v",
+			v.VendorRole, v.LastSeen, "Master AccountServer", t0)
+	}
+
+	standby := asStatus(t0.Add(4*time.Second), "Slave AccountServer")
+	standby.Role = model.RoleStandby
+	if m.writeBehind(standby) {
+		t.Error("a change of role was written behind")
+	}
+	if m.writeBehind(model.Observation{AgentID: "nobody", Health: model.HealthUp, Time: beat}) {
+		t.Error("a server the monitor does not know was written behind")
+	}
+
+	m.writeSeen(ctx)
+	if v := stored(t, st, "as1"); v.VendorRole != "Master AccountServer, resyncing" || !v.LastSeen.Equal(beat) {
+		t.Errorf("after the batch the store holds %q seen %v, want %q seen %v", v.VendorRole, v.LastSeen, "Master AccountServer, resyncing", beat)
+	}
+	m.writeSeen(ctx)
+	if n := st.markSeen.Load(); n != 1 {
+		t.Errorf("%d batches written, want 1: the second round had nothing to write", n)
+	}
+
+	// Lost, the server is not up: a heartbeat's news is then a change of
+	// health, which apply writes at once.
+	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthUnreachable, Time: t0.Add(5 * time.Second)}, "no heartbeat")
+	if m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: t0.Add(6 * time.Second)}) {
+		t.Error("a heartbeat of an unreachable server was written behind")
+	}
+}
+
+// A change written at once does not lose what the monitor has seen but not
+// yet stored: the view it publishes keeps the later sighting and word, and
+// the batch stores them beside the change.
+func TestAChangeKeepsTheSightingNotYetStored(t *testing.T) {
+	ctx := context.Background()
+	st := newCountedStore(t)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	m.apply(ctx, asStatus(t0, "Master AccountServer"), "")
+	seen := t0.Add(time.Second)
+	if !m.writeBehind(asStatus(seen, "Master AccountServer, replicating")) {
+		t.Fatal("not written behind")
+	}
+	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthDown, Time: t0.Add(2 * time.Second)}, "stream reset")
+
+	check := func(when string, v model.ServerView) {
+		t.Helper()
+		if v.Health != model.HealthDown || v.VendorRole != "Master AccountServer, replicating" || !v.LastSeen.Equal(seen) {
+			t.Errorf("%s: %s, %q, last seen %v; want down, the last word and the last sighting %v", when, v.Health, v.VendorRole, v.LastSeen, seen)
+		}
+	}
+	check("shown", m.Snapshot()[0])
+	m.writeSeen(ctx)
+	check("stored", stored(t, st, "as1"))
+}
+
+// Followed over real watch streams, a fleet whose vendor roles move is
+// shown move by move without a write per line, and once the monitor stops
+// the store holds what it showed last.
+func TestMonitorStoresWhatItShowedLast(t *testing.T) {
+	f, err := standin.Start(standin.Options{Agents: 2, Heartbeat: 20 * time.Millisecond, Change: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	st := newCountedStore(t)
+	for _, a := range f.Agents() {
+		role, _ := model.ParseRole(a.Role)
+		if _, _, err := st.Observe(ctx, model.Observation{AgentID: a.ID, Name: a.Name, System: a.System, Profile: a.Profile,
+			Address: a.Address, Fingerprint: a.Fingerprint, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetPaired(ctx, a.ID, a.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	// A slow test machine must not make a stream look lost: this test is
+	// about what is written, not about silence.
+	m.Silence = time.Minute
+	updates, cancelUpdates := m.Subscribe()
+	defer cancelUpdates()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+
+	// Count the writes from the moment both are up while each server's
+	// vendor role moves a few more times.
+	deadline := time.After(time.Minute)
+	var (
+		up       = map[string]bool{}
+		moves    = map[string]int{}
+		written  int64
+		notUp    bool
+		counting bool
+	)
+	for !counting || moves[f.Agents()[0].ID] < 4 || moves[f.Agents()[1].ID] < 4 {
+		select {
+		case v := <-updates:
+			if v.Health != model.HealthUp {
+				notUp = true
+			}
+			up[v.ID] = v.Health == model.HealthUp
+			if counting {
+				moves[v.ID]++
+			} else if len(up) == 2 && up[f.Agents()[0].ID] && up[f.Agents()[1].ID] {
+				counting, written = true, st.observes.Load()
+			}
+		case <-deadline:
+			t.Fatalf("after a minute: up %v, vendor role moves %v", up, moves)
+		}
+	}
+	// Lines that change a health are written at once, as they must be;
+	// only then may a write fall in the window.
+	if n := st.observes.Load() - written; n != 0 && !notUp {
+		t.Errorf("%d writes while the vendor roles of two up servers moved %v times; want none", n, moves)
+	}
+
+	stop()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run = %v", err)
+	}
+	for _, v := range m.Snapshot() {
+		s := stored(t, st, v.ID)
+		if s.VendorRole != v.VendorRole || !s.LastSeen.Equal(v.LastSeen) {
+			t.Errorf("%s: the store holds %q seen %v; the monitor showed %q seen %v last",
+				v.Name, s.VendorRole, s.LastSeen, v.VendorRole, v.LastSeen)
+		}
+	}
+}
