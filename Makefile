@@ -69,7 +69,14 @@ XVFB_RUN = xvfb-run -a -s '-screen 0 $(XVFB_SCREEN)'
 # Screenshot settings. /usr/local/bin/convert may be a stand-in for ImageMagick
 # on some machines, so name ImageMagick's import by its full path when present.
 SCREENSHOT ?= docs/screenshot.png
-SCREENSHOT_WAIT ?= 60
+# VIGIL_SCREENSHOT_VIEW (from the command line or the environment, which
+# make passes on to the demo) picks what the demo shows: a tab (events,
+# procedures, alerts) or "wizard", the procedure wizard taken to its first
+# approval. SCREENSHOT_WINDOW is an awk pattern for the name of the window
+# to wait for: the wizard's names its state, so the picture is taken once
+# it waits for the operator.
+SCREENSHOT_WINDOW ?= $(if $(filter wizard,$(VIGIL_SCREENSHOT_VIEW)),Vigil procedure.*your turn,Vigil)
+SCREENSHOT_WAIT ?= $(if $(filter wizard,$(VIGIL_SCREENSHOT_VIEW)),150,60)
 SCREENSHOT_SETTLE ?= 5
 IMPORT ?= $(firstword $(wildcard /usr/bin/import) import)
 
@@ -185,7 +192,7 @@ demo: deps build
 
 # The script `screenshot` runs inside xvfb-run (which sets DISPLAY). It starts
 # the demo with a throwaway data directory, waits for a viewable window whose
-# name starts with "Vigil", lets the fleet appear, captures the whole screen,
+# name matches SCREENSHOT_WINDOW, lets the fleet appear, captures the whole screen,
 # then stops the demo (SIGTERM, SIGKILL after 10 s) and waits for it.
 define SCREENSHOT_SCRIPT
 set -eu
@@ -211,12 +218,12 @@ trap 'exit 1' INT TERM
 waited=0
 while :; do
 	found=
-	for win in $$(xwininfo -root -tree | awk '/"Vigil/ { print $$1 }'); do
+	for win in $$(xwininfo -root -tree | awk '/"$(SCREENSHOT_WINDOW)/ { print $$1 }'); do
 		xwininfo -id "$$win" | grep -q 'Map State: IsViewable' && found=$$win
 	done
 	[ -n "$$found" ] && break
 	kill -0 "$$pid" 2>/dev/null || fail "the demo exited before showing a window"
-	[ "$$waited" -lt $(SCREENSHOT_WAIT) ] || fail "no window named Vigil after $(SCREENSHOT_WAIT) s"
+	[ "$$waited" -lt $(SCREENSHOT_WAIT) ] || fail "no window named $(SCREENSHOT_WINDOW) after $(SCREENSHOT_WAIT) s"
 	sleep 1
 	waited=$$((waited + 1))
 done

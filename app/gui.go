@@ -103,13 +103,32 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	w := a.NewWindow(title)
 	w.Resize(fyne.NewSize(1100, 720))
 	op := newOperator(c)
-	view := ui.CreateConsole(ctx, w, ui.Console{Feed: c.mon, Operator: op, Events: newGUIEvents(c), Alerts: newGUIAlerts(c, dir, log)})
+	desk := newGUIProcedures(c.store, c.cert, dir, log)
+	procs := ui.NewProcedures(ctx, a, desk)
+	cleanup = append(cleanup, func() {
+		// ctx is cancelled by now: the wizards' runs stop where they are
+		// (resumable, as if the console had been killed) before the
+		// store closes.
+		cancel()
+		procs.Wait()
+		desk.Close()
+	})
+	view := ui.CreateConsole(ctx, w, ui.Console{Feed: c.mon, Operator: op, Events: newGUIEvents(c), Alerts: newGUIAlerts(c, dir, log),
+		Procedures: procs})
 	if name := os.Getenv(screenshotSelectEnv); demo && name != "" {
 		fyne.Do(func() { view.SelectWhenSeen(name) })
 	}
 	if demo {
-		showScreenshotView(view, os.Getenv(screenshotViewEnv), log)
+		var shots sync.WaitGroup
+		cleanup = append(cleanup, func() {
+			cancel()
+			shots.Wait()
+		})
+		showScreenshotView(ctx, &shots, view, c, procs, os.Getenv(screenshotViewEnv), log)
 	}
+	// A run left running by a console that was killed, or left to resume,
+	// is offered as soon as the window is up.
+	procs.OfferResume(w)
 	startDesk(ctx, a, w, c, op, log)
 	w.SetContent(view)
 	w.SetMaster()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -163,14 +164,19 @@ func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, op *o
 }
 
 // screenshotViewEnv names a tab for `vigil demo` to show first ("events",
-// "alerts"), for screenshots of it.
+// "procedures", "alerts"), for screenshots of it; "wizard" opens the
+// procedure wizard on a demo system and takes it to its first approval.
 const screenshotViewEnv = "VIGIL_SCREENSHOT_VIEW"
 
-func showScreenshotView(view *ui.View, name string, log *slog.Logger) {
-	if name == "" {
+func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, c *console, procs *ui.Procedures, name string, log *slog.Logger) {
+	switch name {
+	case "":
+		return
+	case "wizard":
+		wg.Go(func() { screenshotWizard(ctx, c.store, procs, log) })
 		return
 	}
 	if !view.ShowTab(name) {
-		log.Warn(fmt.Sprintf("%s=%s: no such tab (board, events, alerts)", screenshotViewEnv, name))
+		log.Warn(fmt.Sprintf("%s=%s: no such tab or view (board, events, procedures, alerts, wizard)", screenshotViewEnv, name))
 	}
 }

@@ -198,7 +198,7 @@ func openProcedureSession(name, dataFlag string, stdout, stderr io.Writer) (*pro
 		return nil, "", exitFailed
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	fl := &cliFleet{store: store, cert: cert, clients: map[string]*actions.Client{}}
+	fl := newCLIFleet(store, cert)
 	out := &runPrinter{w: stdout}
 	s := &procedureSession{store: store, fleet: fl, out: out, ctx: ctx,
 		eng: &procedure.Engine{Fleet: fl, Store: store, Observe: out.update, Owner: runOwner(), OwnerAlive: ownerAlive}}
@@ -496,9 +496,10 @@ func ownerAlive(owner string) bool {
 	return p.Signal(syscall.Signal(0)) == nil
 }
 
-// cliFleet is procedure.Fleet for the headless runner: the servers the
-// store knows, each asked for its live status over the agent API, and
-// actions sent and recorded as `vigil action` sends and records them.
+// cliFleet is procedure.Fleet for the headless runner and the GUI's
+// wizard alike: the servers the store knows, each asked for its live
+// status over the agent API, and actions sent and recorded as `vigil
+// action` sends and records them.
 type cliFleet struct {
 	store *model.Store
 	cert  tls.Certificate
@@ -508,6 +509,10 @@ type cliFleet struct {
 }
 
 var _ procedure.Fleet = (*cliFleet)(nil)
+
+func newCLIFleet(store *model.Store, cert tls.Certificate) *cliFleet {
+	return &cliFleet{store: store, cert: cert, clients: map[string]*actions.Client{}}
+}
 
 // statusTimeout bounds one reading of an agent's status.
 const statusTimeout = 3 * time.Second

@@ -64,11 +64,7 @@ func NewBoard(servers []model.ServerView, now func() time.Time) *Board {
 	header := container.NewVBox(b.summary, b.alarmLine, widget.NewSeparator())
 	b.content = container.NewBorder(header, nil, nil, nil, container.NewVScroll(b.cards))
 	b.ExtendBaseWidget(b)
-
-	for _, v := range servers {
-		b.place(v)
-	}
-	b.showSummary()
+	b.ApplyBatch(servers)
 	return b
 }
 
@@ -80,7 +76,33 @@ func (b *Board) CreateRenderer() fyne.WidgetRenderer {
 // Apply shows the latest state of one server: its row is updated in place,
 // or added in sorted position, with a card for a system not seen before.
 func (b *Board) Apply(v model.ServerView) {
-	b.place(v)
+	b.ApplyBatch([]model.ServerView{v})
+}
+
+// ApplyBatch is Apply for many servers at once, in order, doing once what
+// each would otherwise do again: a system's card is sorted and summed up
+// once for all its servers in the batch, the cards once if systems came or
+// went, the fleet's header once. A widget whose text stays the same is
+// left alone, and rows are sorted again only when one joins or leaves a
+// card or changes its name.
+func (b *Board) ApplyBatch(views []model.ServerView) {
+	if len(views) == 0 {
+		return
+	}
+	now := b.now()
+	touched := map[*systemGroup]bool{} // the cards to sum up again; true: and to sort
+	cards := false
+	for _, v := range views {
+		cards = b.place(v, now, touched) || cards
+	}
+	if cards {
+		b.sortCards()
+	}
+	for g, resort := range touched {
+		if b.groups[g.system] == g { // not a card that emptied and went
+			g.sync(resort)
+		}
+	}
 	b.showSummary()
 }
 
@@ -126,37 +148,44 @@ func (b *Board) SetCompact(compact bool) {
 	}
 }
 
-func (b *Board) place(v model.ServerView) {
+// place shows v on its row, making the row and its card if they are new,
+// and moving the row if its server moved to another system. It notes in
+// touched the cards it changed, with true for those whose rows must be
+// sorted again, and reports whether a card came or went.
+func (b *Board) place(v model.ServerView, now time.Time, touched map[*systemGroup]bool) (cards bool) {
 	row, known := b.rows[v.ID]
+	joins := !known
 	if !known {
 		row = newServerRow(func() { b.tapped(v.ID) })
 		row.setCompact(b.compact)
 		row.setSelected(v.ID == b.selected)
 		b.rows[v.ID] = row
 	} else if row.view.System != v.System {
-		b.leave(row)
+		// Out of its card first, so that it is never shown twice; a card
+		// left empty goes.
+		old := b.groups[row.view.System]
+		old.remove(row)
+		touched[old] = true
+		if len(old.rows) == 0 {
+			delete(b.groups, old.system)
+			cards = true
+		}
+		joins = true
 	}
-	row.show(v, b.now())
+	renamed := known && displayName(row.view) != displayName(v)
+	row.show(v, now)
 
 	g := b.groups[v.System]
 	if g == nil {
 		g = newSystemGroup(v.System)
 		b.groups[v.System] = g
-		b.sortCards()
+		cards = true
 	}
-	g.put(row)
-}
-
-// leave takes a row out of its current card before the server moves to
-// another system, so that it is never shown twice; a card left empty goes.
-func (b *Board) leave(row *serverRow) {
-	system := row.view.System
-	g := b.groups[system]
-	g.remove(row)
-	if len(g.rows) == 0 {
-		delete(b.groups, system)
-		b.sortCards()
+	if joins {
+		g.rows = append(g.rows, row)
 	}
+	touched[g] = touched[g] || joins || renamed
+	return cards
 }
 
 func (b *Board) tapped(id string) {
@@ -166,11 +195,17 @@ func (b *Board) tapped(id string) {
 	}
 }
 
+// sortCards puts the cards in order; only a card that came or went calls
+// for it, since refreshing the list refreshes every card in it.
 func (b *Board) sortCards() {
-	b.cards.Objects = b.cards.Objects[:0]
+	objects := make([]fyne.CanvasObject, 0, len(b.groups))
 	for _, system := range slices.SortedFunc(maps.Keys(b.groups), compareSystems) {
-		b.cards.Objects = append(b.cards.Objects, b.groups[system].card)
+		objects = append(objects, b.groups[system].card)
 	}
+	if slices.Equal(objects, b.cards.Objects) {
+		return
+	}
+	b.cards.Objects = objects
 	b.cards.Refresh()
 }
 
@@ -180,12 +215,16 @@ func (b *Board) showSummary() {
 		views = append(views, row.view)
 	}
 	summary, alarms := fleetSummary(views)
-	b.summary.SetText(summary)
-	b.alarms.SetText(strings.Join(alarms, " · "))
-	if len(alarms) == 0 {
-		b.alarmLine.Hide()
-	} else {
-		b.alarmLine.Show()
+	setText(b.summary, summary)
+	setText(b.alarms, strings.Join(alarms, " · "))
+	setVisible(b.alarmLine, len(alarms) > 0)
+}
+
+// setText changes a label's text, and redraws it, only when the text
+// changes.
+func setText(l *widget.Label, text string) {
+	if l.Text != text {
+		l.SetText(text)
 	}
 }
 
@@ -252,34 +291,34 @@ func (g *systemGroup) showAlarm(views []model.ServerView) {
 	setVisible(g.alarmLine, text != "")
 }
 
-func (g *systemGroup) put(row *serverRow) {
-	if !slices.Contains(g.rows, row) {
-		g.rows = append(g.rows, row)
-	}
-	g.sync()
-}
-
 func (g *systemGroup) remove(row *serverRow) {
 	g.rows = slices.DeleteFunc(g.rows, func(r *serverRow) bool { return r == row })
-	g.sync()
 }
 
-// sync re-sorts on every change because a rename moves a row as surely as
-// a new server does.
-func (g *systemGroup) sync() {
-	slices.SortFunc(g.rows, func(a, b *serverRow) int { return compareServers(a.view, b.view) })
-	objects := make([]fyne.CanvasObject, 0, 2*len(g.rows))
-	views := make([]model.ServerView, 0, len(g.rows))
-	for i, row := range g.rows {
-		if i > 0 {
-			objects = append(objects, widget.NewSeparator())
+// sync brings the card up to date with its rows' views: their order when
+// resort is set (a row came or went, or a server's name changed: a rename
+// moves a row as surely as a new server does), the subtitle and the alarm
+// line always.
+func (g *systemGroup) sync(resort bool) {
+	if resort {
+		slices.SortFunc(g.rows, func(a, b *serverRow) int { return compareServers(a.view, b.view) })
+		objects := make([]fyne.CanvasObject, 0, 2*len(g.rows))
+		for i, row := range g.rows {
+			if i > 0 {
+				objects = append(objects, row.above)
+			}
+			objects = append(objects, row.object)
 		}
-		objects = append(objects, row.object)
+		if !slices.Equal(objects, g.box.Objects) {
+			g.box.Objects = objects
+			g.box.Refresh()
+		}
+	}
+	views := make([]model.ServerView, 0, len(g.rows))
+	for _, row := range g.rows {
 		views = append(views, row.view)
 	}
-	g.box.Objects = objects
-	g.box.Refresh()
-	g.subtitle.SetText(systemSubtitle(views))
+	setText(g.subtitle, systemSubtitle(views))
 	g.showAlarm(views)
 }
 
@@ -287,6 +326,7 @@ func (g *systemGroup) sync() {
 // the server does and are updated in place.
 type serverRow struct {
 	view    model.ServerView
+	shown   bool // view has been drawn
 	badge   *RoleBadge
 	name    *widget.Label
 	vendor  *widget.Label
@@ -298,6 +338,7 @@ type serverRow struct {
 	mark    *canvas.Rectangle // the selection highlight
 	tap     *rowTap
 	object  fyne.CanvasObject
+	above   *widget.Separator // between the row and the one above it in its card
 }
 
 func newServerRow(onTap func()) *serverRow {
@@ -311,6 +352,7 @@ func newServerRow(onTap func()) *serverRow {
 		times:   widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{}),
 		tint:    canvas.NewRectangle(color.Transparent),
 		mark:    canvas.NewRectangle(color.Transparent),
+		above:   widget.NewSeparator(),
 	}
 	r.vendor.TextStyle.Italic = true
 	// The vendor role and the address give way first when the row is
@@ -347,20 +389,27 @@ func (r *serverRow) setCompact(compact bool) {
 	}
 }
 
+// show draws v, redrawing only the parts of the row that change: a
+// status line that moves a server's vendor role redraws that label alone.
 func (r *serverRow) show(v model.ServerView, now time.Time) {
-	r.view = v
+	old, first := r.view, !r.shown
+	r.view, r.shown = v, true
 	r.badge.SetRole(v.Role)
-	r.name.SetText(displayName(v))
-	r.vendor.SetText(v.VendorRole)
-	r.address.SetText(v.Address)
+	setText(r.name, displayName(v))
+	setText(r.vendor, v.VendorRole)
+	setText(r.address, v.Address)
 
-	look := lookOfServer(v)
-	r.icon.SetResource(look.icon)
-	r.health.Importance = look.importance
-	r.health.TextStyle.Bold = look.loud
-	r.health.SetText(look.word) // also redraws the importance and style set above
-	r.tint.FillColor = look.tint
-	r.tint.Refresh()
+	// What lookOfServer reads.
+	if first || old.Health != v.Health || old.Paired != v.Paired || old.IdentityChanged != v.IdentityChanged {
+		look := lookOfServer(v)
+		r.icon.SetResource(look.icon)
+		r.health.Importance = look.importance
+		r.health.TextStyle.Bold = look.loud
+		r.health.Text = look.word
+		r.health.Refresh()
+		r.tint.FillColor = look.tint
+		r.tint.Refresh()
+	}
 
 	r.showTimes(now)
 }

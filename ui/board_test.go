@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"fmt"
+	"image/color"
 	"slices"
 	"strings"
 	"testing"
@@ -208,4 +210,116 @@ func TestNarrowBoardKeepsHealthClear(t *testing.T) {
 	if row.name.Size().Width < row.name.MinSize().Width || nameEnd > d.AbsolutePositionForObject(row.vendor).X {
 		t.Error("the server's name was cut short or overlaps the vendor role")
 	}
+}
+
+// describeBoard reads the board as an operator does: the header, then each
+// card in order with its subtitle, alarm and rows.
+func describeBoard(b *Board) []string {
+	out := []string{b.summary.Text, b.alarms.Text}
+	for _, o := range b.cards.Objects {
+		for _, g := range b.groups {
+			if g.card != o {
+				continue
+			}
+			out = append(out, "card "+g.title.Text+" · "+g.subtitle.Text+" · "+g.alarm.Text)
+			for _, ro := range g.box.Objects {
+				for _, row := range b.rows {
+					if row.object == ro {
+						out = append(out, "  "+row.name.Text+" "+row.badge.Text()+" "+row.vendor.Text+" "+row.health.Text+" "+row.times.Text)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// A board built from a snapshot in one pass reads as one fed the same
+// servers one at a time, and so does one fed them as one batch after
+// another.
+func TestBoardBuiltInOnePassReadsAsOneFedServerByServer(t *testing.T) {
+	test.NewTempApp(t)
+	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	var servers []model.ServerView
+	for i := range 60 {
+		v := model.ServerView{ID: fmt.Sprintf("id-%02d", i), Name: fmt.Sprintf("srv-%02d", 59-i), System: fmt.Sprintf("sys-%d", i%7),
+			Site: fmt.Sprintf("site-%d", i%2), Profile: "redstor", Role: model.RoleStandby, VendorRole: "Slave AccountServer",
+			Health: model.HealthUp, Paired: true, LastSeen: now.Add(-time.Minute)}
+		switch {
+		case i%7 == 3: // no system
+			v.System = ""
+		case i < 7: // one primary each, and two in sys-2: a split brain
+			v.Role, v.VendorRole = model.RolePrimary, "Master AccountServer"
+		case i == 9:
+			v.Role, v.Health = model.RolePrimary, model.HealthDown
+		}
+		servers = append(servers, v)
+	}
+
+	whole := NewBoard(servers, clock)
+	oneByOne := NewBoard(nil, clock)
+	for _, v := range servers {
+		oneByOne.Apply(v)
+	}
+	batches := NewBoard(servers[:25], clock)
+	batches.ApplyBatch(servers[25:])
+	want := describeBoard(oneByOne)
+	if got := describeBoard(whole); !slices.Equal(got, want) {
+		t.Errorf("built in one pass:\n%s\nfed server by server:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := describeBoard(batches); !slices.Equal(got, want) {
+		t.Errorf("fed in two batches:\n%s\nfed server by server:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Within one batch a card can empty, go, and come back: the last server
+// of a system moves out as a new one moves in.
+func TestBoardBatchEmptiesAndRefillsACard(t *testing.T) {
+	test.NewTempApp(t)
+	b := NewBoard([]model.ServerView{
+		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+		{ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+	}, time.Now)
+	b.ApplyBatch([]model.ServerView{
+		{ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby},
+		{ID: "w2", Name: "WS-2", System: "Wavestore", Role: model.RolePrimary},
+		{ID: "w1", Name: "A-WS-1", System: "K2", Role: model.RoleStandby},
+	})
+	assertCards(t, b, "K2", "Wavestore")
+	assertRows(t, b, "K2", "A-WS-1", "K2-A")
+	assertRows(t, b, "Wavestore", "WS-2")
+	if got, want := b.summary.Text, "2 systems · 3 servers"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
+
+// An update that changes what a row shows redraws only that; one that
+// changes nothing of a card's order leaves its rows where they are.
+func TestBoardRedrawsOnlyWhatChanged(t *testing.T) {
+	test.NewTempApp(t)
+	pair := redstorPair()
+	b := NewBoard(pair, time.Now)
+	g := b.groups["Redstor"]
+	objects := slices.Clone(g.box.Objects)
+	// A colour the row's look never has: redrawing the look would replace it.
+	tint := b.rows["a"].tint
+	tint.FillColor = color.NRGBA{R: 1, G: 2, B: 3, A: 4}
+
+	moved := pair[0]
+	moved.VendorRole = "Master AccountServer, replicating"
+	b.Apply(moved)
+	if got := b.rows["a"].vendor.Text; got != moved.VendorRole {
+		t.Errorf("vendor role %q, want %q", got, moved.VendorRole)
+	}
+	if tint.FillColor != (color.NRGBA{R: 1, G: 2, B: 3, A: 4}) {
+		t.Error("the row's health look was redrawn for a change of vendor role")
+	}
+	if !slices.Equal(g.box.Objects, objects) {
+		t.Error("the card's rows were rebuilt for a change of vendor role")
+	}
+	renamed := moved
+	renamed.Name = "AS-3"
+	b.Apply(renamed)
+	assertRows(t, b, "Redstor", "AS-2", "AS-3")
 }

@@ -30,6 +30,10 @@ type Console struct {
 	Operator Operator
 	Events   EventSource  // the events timeline
 	Alerts   AlertConsole // the email alert settings
+	// Procedures opens the procedure wizards; with it the window has a
+	// tab of every system's procedures and their history, and a server's
+	// pane opens its system's procedures.
+	Procedures *Procedures
 }
 
 // CreateConsole is Create with the events timeline and the alert settings
@@ -66,12 +70,14 @@ type View struct {
 	chosen *selection // the selected server, shared with the loop goroutine
 	want   string     // a server name to select once it appears
 
-	timeline  *Timeline  // nil without an event source
-	alerts    *AlertView // nil without alert settings
+	timeline  *Timeline     // nil without an event source
+	alerts    *AlertView    // nil without alert settings
+	procTab   *ProcedureTab // nil without procedures
 	tabs      *container.AppTabs
 	boardTab  *container.TabItem
 	eventsTab *container.TabItem
 	alertsTab *container.TabItem
+	procsTab  *container.TabItem
 	unseen    int // warning and critical events since the timeline was last shown
 	everShown bool
 }
@@ -148,11 +154,14 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 		chosen: &selection{},
 	}
 	v.env.onClose = v.Close
+	if c.Procedures != nil {
+		v.env.procedures = func(system string) { c.Procedures.Open(system) }
+	}
 	v.board.OnSelect = v.Select
 	v.holder.Hide()
 	v.split = container.NewHSplit(v.board, v.holder)
 	v.split.Offset = 0.5
-	if c.Events != nil || c.Alerts != nil {
+	if c.Events != nil || c.Alerts != nil || c.Procedures != nil {
 		v.boardTab = container.NewTabItemWithIcon("Status board", theme.GridIcon(), v.split)
 		v.tabs = container.NewAppTabs(v.boardTab)
 		if c.Events != nil {
@@ -162,6 +171,14 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 			}
 			v.eventsTab = container.NewTabItemWithIcon("Events", theme.ListIcon(), v.timeline)
 			v.tabs.Append(v.eventsTab)
+		}
+		if c.Procedures != nil {
+			v.procTab = newProcedureTab(v.env, c.Procedures)
+			for _, sv := range snapshot {
+				v.procTab.Note(sv.System)
+			}
+			v.procsTab = container.NewTabItemWithIcon("Procedures", theme.DocumentIcon(), v.procTab)
+			v.tabs.Append(v.procsTab)
 		}
 		if c.Alerts != nil {
 			v.alerts = newAlertView(v.env, c.Alerts)
@@ -199,13 +216,14 @@ func (v *View) CreateRenderer() fyne.WidgetRenderer {
 
 // Tab names for ShowTab.
 const (
-	TabBoard  = "board"
-	TabEvents = "events"
-	TabAlerts = "alerts"
+	TabBoard      = "board"
+	TabEvents     = "events"
+	TabProcedures = "procedures"
+	TabAlerts     = "alerts"
 )
 
-// ShowTab shows the status board, the events timeline or the alert
-// settings; it reports whether the view has that tab.
+// ShowTab shows the status board, the events timeline, the procedures or
+// the alert settings; it reports whether the view has that tab.
 func (v *View) ShowTab(name string) bool {
 	var item *container.TabItem
 	switch name {
@@ -213,6 +231,8 @@ func (v *View) ShowTab(name string) bool {
 		item = v.boardTab
 	case TabEvents:
 		item = v.eventsTab
+	case TabProcedures:
+		item = v.procsTab
 	case TabAlerts:
 		item = v.alertsTab
 	}
@@ -231,6 +251,8 @@ func (v *View) tabChosen(item *container.TabItem) {
 		v.tabs.Refresh()
 	case v.alertsTab:
 		v.alerts.readOutbox()
+	case v.procsTab:
+		v.procTab.reload()
 	}
 }
 
@@ -314,13 +336,16 @@ func (v *View) Close() {
 // apply shows a batch of feed updates, and the latest status of the
 // selected server if the loop read it.
 func (v *View) apply(batch []model.ServerView, id string, st actions.Status, have bool) {
+	v.board.ApplyBatch(batch)
 	for _, sv := range batch {
-		v.board.Apply(sv)
 		if p := v.panes[sv.ID]; p != nil {
 			p.SetView(sv)
 		}
 		if v.timeline != nil {
 			v.timeline.Note(sv.System, sv.Name)
+		}
+		if v.procTab != nil && v.procTab.Note(sv.System) && v.tabs.Selected() == v.procsTab {
+			v.procTab.reload()
 		}
 	}
 	v.showStatus(id, st, have)
@@ -357,6 +382,17 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 		st, ok := op.Status(id)
 		return id, st, ok
 	}
+	// Updates, events and ticks gather in next, and at most one frame is
+	// queued at a time to draw them: see pending.
+	var next pending
+	var frame func()
+	frame = func() {
+		f := next.take(frameUpdates)
+		v.draw(f)
+		if f.more {
+			l.do(frame)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -370,8 +406,7 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 			if !open {
 				updates = nil
 			}
-			id, st, have := status()
-			l.do(func() { v.apply(batch, id, st, have) })
+			next.addUpdates(batch)
 		case e, ok := <-events:
 			if !ok {
 				events = nil
@@ -381,10 +416,13 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 			if !open {
 				events = nil
 			}
-			l.do(func() { v.addEvents(batch) })
+			next.addEvents(batch)
 		case <-l.ticks:
-			id, st, have := status()
-			l.do(func() { v.tick(id, st, have) })
+			next.addTick()
+		}
+		id, st, have := status()
+		if next.queue(selectedStatus{id: id, st: st, have: have}) {
+			l.do(frame)
 		}
 	}
 }

@@ -31,6 +31,9 @@ type paneEnv struct {
 	now      func() time.Time
 	requests *requests // in flight, waited for when the view ends
 	onClose  func()
+	// procedures opens the procedure wizard of a system; nil when the
+	// console offers none.
+	procedures func(system string)
 }
 
 // ServerPane shows one server in detail (identity, health, services,
@@ -47,6 +50,7 @@ type ServerPane struct {
 	haveStatus bool
 
 	title      *widget.Label
+	procs      *widget.Button // opens the system's procedures; nil without them
 	badge      *RoleBadge
 	vendor     *widget.Label
 	healthIcon *widget.Icon
@@ -167,9 +171,18 @@ func newServerPane(env paneEnv) *ServerPane {
 	closeButton.Importance = widget.LowImportance
 	header := container.NewBorder(nil, nil, container.NewCenter(p.badge), closeButton, p.title)
 	p.roleLine = container.NewBorder(nil, nil, widget.NewIcon(theme.NewErrorThemedResource(theme.ErrorIcon())), nil, p.roleError)
+	var systemRow fyne.CanvasObject = p.system
+	if env.procedures != nil {
+		p.procs = widget.NewButtonWithIcon("Procedures…", theme.DocumentIcon(), func() {
+			if p.view.System != "" {
+				p.env.procedures(p.view.System)
+			}
+		})
+		systemRow = container.NewBorder(nil, nil, nil, container.NewVBox(p.procs), p.system)
+	}
 	info := container.New(layout.NewFormLayout(),
 		key("Health"), container.NewBorder(nil, nil, p.healthIcon, nil, p.health),
-		key("System"), p.system,
+		key("System"), systemRow,
 		key("Address"), p.address,
 		key("Pairing"), p.pairing,
 		key("Last seen"), p.seen,
@@ -267,6 +280,9 @@ func (p *ServerPane) SetView(v model.ServerView) {
 	}
 	p.health.SetText(text)
 	p.system.SetText(systemLine(v))
+	if p.procs != nil {
+		setVisible(p.procs, v.System != "")
+	}
 	p.address.SetText(dash(v.Address))
 	pairing, imp := pairingLine(v)
 	p.pairing.Importance = imp
