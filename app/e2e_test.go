@@ -330,6 +330,7 @@ func TestBadInputExitsTwoWithAClearError(t *testing.T) {
 		{[]string{"watch", "--misses", "0"}, []string{"--misses 0", "from 1 to 100"}},
 		{[]string{"watch", "--heartbeat", "1ms"}, []string{"--heartbeat 1ms"}},
 		{[]string{"watch", "--keep-events", "1m"}, []string{"--keep-events 1m0s", "at least 1h"}},
+		{[]string{"demo", "--misses", "101"}, []string{"--misses 101", "from 1 to 100"}},
 	} {
 		cmd := exec.Command(vigilBin, tc.args...)
 		var stderr strings.Builder

@@ -36,8 +36,13 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	data := dataDirFlag(fs)
+	opts := consoleFlags(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
+	}
+	if err := opts.check(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -70,7 +75,7 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := openConsole(ctx, dir, log)
+	c, err := openConsoleWith(ctx, dir, log, *opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil:", err)
 		return exitUsage
