@@ -34,6 +34,7 @@ var _ Store = (*model.Store)(nil)
 // Defaults; see the fields of Monitor.
 const (
 	DefaultSilence   = time.Second
+	DefaultConnect   = 5 * time.Second
 	maxBackoff       = 5 * time.Second
 	minBackoff       = 100 * time.Millisecond
 	seenInterval     = time.Second // how often sightings written behind reach the store
@@ -50,6 +51,13 @@ type Monitor struct {
 	// reported unreachable; after ten times as long the stream is dropped
 	// and dialled again. Set before Run.
 	Silence time.Duration
+	// Connect is how long a new stream may take to deliver its first line
+	// (dial, TLS handshake, the agent's first status) before the server is
+	// reported unreachable; Silence when that is longer. A console starting
+	// among a thousand agents makes a thousand handshakes at once, and one
+	// that takes longer than a heartbeat's allowance is slow, not lost.
+	// Set before Run.
+	Connect time.Duration
 	// Detect tunes what becomes an event. Set before Run.
 	Detect DetectorConfig
 	// Record stores an event and returns it with its id; the default is
@@ -94,7 +102,7 @@ type tracked struct {
 // New returns a monitor over store that presents cert to agents.
 func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
-		store: store, cert: cert, log: log, Silence: DefaultSilence,
+		store: store, cert: cert, log: log, Silence: DefaultSilence, Connect: DefaultConnect,
 		servers: map[string]*tracked{},
 		subs:    map[int]chan model.ServerView{},
 		pending: make(chan discovery.Sighting, 256),
@@ -310,19 +318,29 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	var quiet *time.Timer
 	var silentSince time.Time
 	var silentMu sync.Mutex
+	connected := false // a line arrived; under silentMu
 	onSilence := func() {
 		silentMu.Lock()
 		if silentSince.IsZero() {
 			silentSince = time.Now()
+			why := fmt.Sprintf("no heartbeat for %v", m.Silence)
+			if !connected {
+				why = fmt.Sprintf("no answer to the watch request for %v", max(m.Silence, m.Connect))
+			}
+			since, timer := silentSince, quiet
 			silentMu.Unlock()
-			m.lost(ctx, v.ID, silentSince, fmt.Sprintf("no heartbeat for %v", m.Silence))
-			quiet.Reset(9 * m.Silence)
+			m.lost(ctx, v.ID, since, why)
+			timer.Reset(9 * m.Silence)
 			return
 		}
 		silentMu.Unlock()
 		cancel(errSilent)
 	}
-	quiet = time.AfterFunc(m.Silence, onSilence)
+	// Until the first line, the allowance is the connect one; each line
+	// then resets it to Silence.
+	silentMu.Lock()
+	quiet = time.AfterFunc(max(m.Silence, m.Connect), onSilence)
+	silentMu.Unlock()
 	defer quiet.Stop()
 
 	err = c.Watch(ctx, func(l actions.WatchLine) error {
@@ -331,6 +349,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		silentMu.Lock()
 		wasSilent := !silentSince.IsZero()
 		silentSince = time.Time{}
+		connected = true
 		quiet.Reset(m.Silence)
 		silentMu.Unlock()
 		if wasSilent || first {

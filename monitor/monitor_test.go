@@ -3,7 +3,9 @@ package monitor
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +38,24 @@ func newCountedStore(t *testing.T) *countedStore {
 	}
 	t.Cleanup(func() { st.Close() })
 	return &countedStore{Store: st}
+}
+
+// pairedWith is a store that knows every stand-in of f as paired.
+func pairedWith(t *testing.T, f *standin.Fleet) *countedStore {
+	t.Helper()
+	ctx := context.Background()
+	st := newCountedStore(t)
+	for _, a := range f.Agents() {
+		role, _ := model.ParseRole(a.Role)
+		if _, _, err := st.Observe(ctx, model.Observation{AgentID: a.ID, Name: a.Name, System: a.System, Profile: a.Profile,
+			Address: a.Address, Fingerprint: a.Fingerprint, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetPaired(ctx, a.ID, a.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }
 
 func stored(t *testing.T, st *countedStore, id string) model.ServerView {
@@ -160,17 +180,7 @@ func TestMonitorStoresWhatItShowedLast(t *testing.T) {
 	}
 	defer f.Close()
 	ctx := context.Background()
-	st := newCountedStore(t)
-	for _, a := range f.Agents() {
-		role, _ := model.ParseRole(a.Role)
-		if _, _, err := st.Observe(ctx, model.Observation{AgentID: a.ID, Name: a.Name, System: a.System, Profile: a.Profile,
-			Address: a.Address, Fingerprint: a.Fingerprint, Role: role}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.SetPaired(ctx, a.ID, a.Fingerprint); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := pairedWith(t, f)
 	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
 	// A slow test machine must not make a stream look lost: this test is
 	// about what is written, not about silence.
@@ -223,5 +233,57 @@ func TestMonitorStoresWhatItShowedLast(t *testing.T) {
 			t.Errorf("%s: the store holds %q seen %v; the monitor showed %q seen %v last",
 				v.Name, s.VendorRole, s.LastSeen, v.VendorRole, v.LastSeen)
 		}
+	}
+}
+
+// A stream whose first line comes later than a heartbeat's allowance, but
+// within the connect allowance, is a slow start, not a lost server: no
+// unreachable event. Once the connect allowance is shorter than the delay,
+// the same stream is reported unreachable, and then up when it speaks.
+func TestSlowFirstLineIsNotALostServer(t *testing.T) {
+	for _, tc := range []struct {
+		connect         time.Duration
+		wantUnreachable bool
+	}{
+		{connect: 3 * time.Second, wantUnreachable: false},
+		{connect: 100 * time.Millisecond, wantUnreachable: true},
+	} {
+		t.Run(fmt.Sprintf("connect-%v", tc.connect), func(t *testing.T) {
+			f, err := standin.Start(standin.Options{Agents: 1, Heartbeat: 50 * time.Millisecond, Change: time.Hour,
+				FirstLineDelay: 600 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx := context.Background()
+			st := pairedWith(t, f)
+			m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+			m.Silence = 200 * time.Millisecond
+			m.Connect = tc.connect
+			updates, cancelUpdates := m.Subscribe()
+			defer cancelUpdates()
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- m.Run(runCtx) }()
+			defer func() { stop(); <-done }()
+
+			var seen []model.Health
+			deadline := time.After(30 * time.Second)
+			for len(seen) == 0 || seen[len(seen)-1] != model.HealthUp {
+				select {
+				case v := <-updates:
+					if len(seen) == 0 || seen[len(seen)-1] != v.Health {
+						seen = append(seen, v.Health)
+					}
+				case <-deadline:
+					t.Fatalf("not up after 30 s; health went %v", seen)
+				}
+			}
+			unreachable := slices.Contains(seen, model.HealthUnreachable)
+			if unreachable != tc.wantUnreachable {
+				t.Errorf("Silence %v, Connect %v, first line after 600ms: health went %v; unreachable on the way = %v, want %v",
+					m.Silence, m.Connect, seen, unreachable, tc.wantUnreachable)
+			}
+		})
 	}
 }

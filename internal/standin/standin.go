@@ -59,6 +59,10 @@ type Options struct {
 	// default the vendor's word for the role alternates as well, so that
 	// every change is one an operator sees.
 	FactsOnly bool
+	// FirstLineDelay holds back each watch stream's first line, as an
+	// agent slow to answer a console's first request does (a host busy
+	// with a thousand handshakes at once).
+	FirstLineDelay time.Duration
 }
 
 // Agent is what a console needs to know of one stand-in to watch it.
@@ -265,6 +269,13 @@ func (a *agent) handleWatch(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		return rc.Flush() == nil
+	}
+	if d := f.opts.FirstLineDelay; d > 0 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(d):
+		}
 	}
 	st := a.status()
 	if !send(actions.WatchLine{Type: actions.LineStatus, Time: st.Time, Seq: st.Seq, Status: &st}) {
