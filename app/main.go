@@ -268,7 +268,8 @@ func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o co
 // EventRetention is how long events are kept.
 const EventRetention = 90 * 24 * time.Hour
 
-// pruneEvents deletes events older than keep, now and once a day.
+// pruneEvents deletes events older than keep, and the alert emails sent
+// that long ago, now and once a day.
 func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
 	for {
 		n, err := c.store.PruneEvents(ctx, time.Now().Add(-keep))
@@ -277,6 +278,15 @@ func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
 			c.log.Warn("old events not pruned", "err", err)
 		case n > 0:
 			c.log.Info("pruned old events", "count", n, "older than", keep)
+		}
+		// Alerts sent (or given up) as long ago go with them; a pending one
+		// stays however old.
+		n, err = c.store.PruneOutbox(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("old alerts not pruned", "err", err)
+		case n > 0:
+			c.log.Info("pruned old alert emails", "count", n, "older than", keep)
 		}
 		select {
 		case <-ctx.Done():

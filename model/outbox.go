@@ -337,3 +337,23 @@ func (s *Store) SaveAlertSettingsJSON(ctx context.Context, js string) error {
 	}
 	return nil
 }
+
+// PruneOutbox deletes the messages sent or given up before before, with
+// their events, and returns how many messages; pending ones are kept
+// however old.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		done := tx.Model(&OutboxMessage{}).Select("id").Where("state <> ? AND done_at < ?", OutboxPending, before.UTC())
+		if err := tx.Where("outbox_message_id IN (?)", done).Delete(&OutboxEvent{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("state <> ? AND done_at < ?", OutboxPending, before.UTC()).Delete(&OutboxMessage{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune the alert outbox in %s: %w", s.path, err)
+	}
+	return n, nil
+}

@@ -133,3 +133,63 @@ func TestAlertSettingsRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertOutboxPruneKeepsPendingAndRecent: pruning deletes the messages
+// done before the cut with their events, and keeps a message done after
+// it and a pending one however old.
+func TestAlertOutboxPruneKeepsPendingAndRecent(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	t0 := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	enqueue := func(server, rcpt string, at time.Time) {
+		t.Helper()
+		if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: server, Kind: EventDown, Severity: SeverityWarning}, rcpt, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue("old-sent", "a@example.com", t0)
+	enqueue("old-failed", "b@example.com", t0)
+	enqueue("old-pending", "c@example.com", t0)
+	enqueue("new-sent", "d@example.com", t0.Add(48*time.Hour))
+	msgs, err := s.OutboxMessages(ctx, OutboxFilter{})
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("%d messages, %v; want 4", len(msgs), err)
+	}
+	ids := map[string]uint{}
+	for _, m := range msgs {
+		ids[m.Events[0].Server] = m.ID
+	}
+	if err := s.MarkOutboxSent(ctx, ids["old-sent"], "250 ok", "", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOutboxFailed(ctx, ids["old-failed"], "550 no such user", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOutboxSent(ctx, ids["new-sent"], "250 ok", "", t0.Add(48*time.Hour+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.PruneOutbox(ctx, t0.Add(24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneOutbox = %d, %v; want the 2 old done messages", n, err)
+	}
+	msgs, err = s.OutboxMessages(ctx, OutboxFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, m := range msgs {
+		if len(m.Events) != 1 {
+			t.Errorf("message %d kept %d events, want its 1", m.ID, len(m.Events))
+			continue
+		}
+		left = append(left, m.Events[0].Server+" "+m.State)
+	}
+	if got := fmt.Sprint(left); got != "[old-pending pending new-sent sent]" && got != "[new-sent sent old-pending pending]" {
+		t.Errorf("left %v, want the old pending message and the new sent one", got)
+	}
+	var orphans int64
+	if err := s.db.Model(&OutboxEvent{}).Where("outbox_message_id NOT IN (?)", s.db.Model(&OutboxMessage{}).Select("id")).Count(&orphans).Error; err != nil || orphans != 0 {
+		t.Errorf("%d outbox events left without their message (%v)", orphans, err)
+	}
+}
