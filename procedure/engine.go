@@ -1215,7 +1215,11 @@ func (r *runner) action(ctx context.Context, st Step) result {
 		case ctx.Err() != nil:
 			return result{state: StepInterrupted, next: -1}
 		case errors.Is(err, ErrAborted), err == nil && !a.OK:
-			return result{state: StepAborted, text: "the operator did not approve: " + q.Text, evidence: evidence, note: a.Note, actor: a.By, next: -1}
+			why := "the operator did not approve: " + strings.ToLower(q.Text[:1]) + strings.TrimSuffix(q.Text[1:], "?")
+			if a.Note != "" {
+				why += " (" + a.Note + ")"
+			}
+			return result{state: StepAborted, text: why, evidence: evidence, note: a.Note, actor: a.By, next: -1}
 		case err != nil:
 			return result{state: StepFailed, text: "could not ask the operator: " + err.Error(), next: -1}
 		}

@@ -645,3 +645,26 @@ steps:
 		t.Errorf("result %q", steps[0].Result)
 	}
 }
+
+// TestRefusedApprovalSaysWhatAndWhy: an operator who refuses a change
+// after its dry run ends the run aborted, and the summary says which change
+// in plain words and the operator's reason.
+func TestRefusedApprovalSaysWhatAndWhy(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, newK2())
+	p := builtin(t, "k2san-take-primary-out-of-service")
+	r.ask.confirm = func(q Question) (Answer, error) {
+		if len(q.Preview) > 0 {
+			return Answer{OK: false, By: "alice", Note: "the tape is still rolling"}, nil
+		}
+		return Answer{OK: true, By: "alice"}, nil
+	}
+	out, err := r.eng.Run(ctx, p, k2Options())
+	if err != nil || out.State != model.RunAborted {
+		t.Fatalf("%+v, %v", out, err)
+	}
+	want := "the operator did not approve: stop service k2-media-server on K2server1 (the tape is still rolling)"
+	if !strings.Contains(out.Summary, want) || strings.Contains(out.Summary, "?") {
+		t.Errorf("summary lacks %q (or asks a question):\n%s", want, out.Summary)
+	}
+}
