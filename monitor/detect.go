@@ -134,9 +134,15 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 	if old.ID != "" && old.Role != v.Role && v.Health == model.HealthUp &&
 		old.Role != model.RoleUnknown && v.Role != model.RoleUnknown {
 		transition = true
+		// A failover or a server taken out of service is a warning, a
+		// failed one critical; one coming into service (as a server's
+		// vendor service starts) is news, not trouble.
 		sev := model.SeverityWarning
-		if v.Role == model.RoleFailed {
+		switch {
+		case v.Role == model.RoleFailed:
 			sev = model.SeverityCritical
+		case old.Role == model.RoleOutOfService && (v.Role == model.RolePrimary || v.Role == model.RoleStandby):
+			sev = model.SeverityInfo
 		}
 		ev(model.EventRole, sev, string(old.Role), string(v.Role), roleDetail(old, v))
 	}

@@ -49,6 +49,9 @@ func TestDetectorHealthAndRole(t *testing.T) {
 	expect(t, "back", d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUp), t0.Add(3*time.Second)), "up:info->up role:warning->standby")
 	expect(t, "unreachable", d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUnreachable), t0.Add(4*time.Second)), "unreachable:warning->unreachable")
 	expect(t, "failed role", d.View(sv("a", "k2", "k2san", model.RoleFailed, model.HealthUp), t0.Add(5*time.Second)), "up:info->up role:critical->failed")
+	// Taken out of service is a warning; coming back into service is news.
+	expect(t, "out of service", d.View(sv("b", "k2", "k2san", model.RoleOutOfService, model.HealthUp), t0.Add(5*time.Second)), "role:warning->out-of-service")
+	expect(t, "into service", d.View(sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp), t0.Add(5*time.Second)), "role:info->standby")
 	v := sv("a", "k2", "k2san", model.RoleFailed, model.HealthUp)
 	v.IdentityChanged = true
 	expect(t, "identity", d.View(v, t0.Add(6*time.Second)), "identity-changed:critical")
