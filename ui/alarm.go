@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
@@ -62,6 +63,9 @@ type alarm struct {
 	// whole is an alarm of the whole system (split brain, no primary)
 	// rather than of some of its servers.
 	whole bool
+	// noPrimary is the system's no-primary alarm, which a noPrimaryWatch
+	// softens while a failover may still be under way.
+	noPrimary bool
 }
 
 // alarmsText joins alarms, worst first, and returns the worst level.
@@ -123,9 +127,9 @@ func systemAlarms(system string, servers []model.ServerView) []alarm {
 			if len(primaries) == 2 {
 				all = "both"
 			}
-			out = append(out, alarm{LevelCritical, fmt.Sprintf("SPLIT BRAIN: %s %s primary", joinNames(primaries), all), true})
+			out = append(out, alarm{level: LevelCritical, text: fmt.Sprintf("SPLIT BRAIN: %s %s primary", joinNames(primaries), all), whole: true})
 		case len(primaries) == 0 && settled:
-			out = append(out, alarm{LevelCritical, "NO PRIMARY", true})
+			out = append(out, alarm{level: LevelCritical, text: "NO PRIMARY", whole: true, noPrimary: true})
 		}
 	}
 	for _, g := range []struct {
@@ -146,6 +150,64 @@ func systemAlarms(system string, servers []model.ServerView) []alarm {
 		add(g.level, "%s %s", joinNames(g.names), g.word)
 	}
 	return out
+}
+
+// noPrimaryWatch remembers since when each system has had no primary, so
+// that the board and the tray judge it as the monitor's detector does: a
+// failover passes through a moment without a primary, so for a grace
+// period the alarm is a warning that says for how long, and only then
+// critical. A split brain has no grace. Not safe for concurrent use.
+type noPrimaryWatch struct {
+	grace   time.Duration
+	systems map[string]*noPrimarySince
+}
+
+type noPrimarySince struct {
+	since  time.Time // when the system was first judged without a primary
+	graced bool      // its alarm was last judged a warning, within the grace
+}
+
+// newNoPrimaryWatch returns a watch with the given grace; the console
+// uses the detector's, monitor.DefaultNoPrimaryGrace.
+func newNoPrimaryWatch(grace time.Duration) *noPrimaryWatch {
+	return &noPrimaryWatch{grace: grace, systems: map[string]*noPrimarySince{}}
+}
+
+// judge returns system's alarms as they stand at now: its no-primary
+// alarm, if it has one, is a warning while the grace runs and critical
+// after it. It notes when the system lost its primary, and forgets that
+// once the system has one again.
+func (w *noPrimaryWatch) judge(system string, alarms []alarm, now time.Time) []alarm {
+	i := slices.IndexFunc(alarms, func(a alarm) bool { return a.noPrimary })
+	if i < 0 {
+		delete(w.systems, system)
+		return alarms
+	}
+	s := w.systems[system]
+	if s == nil {
+		s = &noPrimarySince{since: now}
+		w.systems[system] = s
+	}
+	d := max(now.Sub(s.since), 0)
+	s.graced = d < w.grace
+	if s.graced {
+		alarms[i].level = LevelWarning
+		alarms[i].text = fmt.Sprintf("NO PRIMARY for %d s — a failover may be under way", int(d/time.Second))
+	}
+	return alarms
+}
+
+// graced reports whether system's no-primary alarm was last judged within
+// its grace: judged again later, it reads another time, and may turn
+// critical, with no news from the servers.
+func (w *noPrimaryWatch) graced(system string) bool {
+	s := w.systems[system]
+	return s != nil && s.graced
+}
+
+// forget drops what the watch knows of system, which has gone.
+func (w *noPrimaryWatch) forget(system string) {
+	delete(w.systems, system)
 }
 
 // joinNames names up to three servers and counts the rest.
@@ -207,19 +269,26 @@ type fleetState struct {
 	reasons []string // the alarms at that level, for the tray's menu
 }
 
-// worstOfFleet sums the fleet up: critical when any server is down, failed
-// or untrusted, or a system has a split brain or no primary; warning when
-// a server is unreachable or degraded, a fact lags behind its limit, or a
+// worstOfFleet sums the fleet up at now: critical when any server is down,
+// failed or untrusted, or a system has a split brain or has had no primary
+// past watch's grace; warning when a system has had no primary for less, a
+// server is unreachable or degraded, a fact lags behind its limit, or a
 // server flaps; OK otherwise. statuses gives each server's last full
 // status (for lag); flapping names the servers flapping now.
-func worstOfFleet(views []model.ServerView, statuses map[string]actions.Status, flapping map[string]bool) fleetState {
+func worstOfFleet(views []model.ServerView, statuses map[string]actions.Status, flapping map[string]bool,
+	watch *noPrimaryWatch, now time.Time) fleetState {
 	bySystem := map[string][]model.ServerView{}
 	for _, v := range views {
 		bySystem[v.System] = append(bySystem[v.System], v)
 	}
+	for system := range watch.systems {
+		if _, ok := bySystem[system]; !ok {
+			watch.forget(system)
+		}
+	}
 	var all []alarm
 	for _, system := range slices.SortedFunc(maps.Keys(bySystem), compareSystems) {
-		for _, a := range systemAlarms(system, bySystem[system]) {
+		for _, a := range watch.judge(system, systemAlarms(system, bySystem[system]), now) {
 			if a.whole {
 				a.text = system + ": " + a.text
 			}

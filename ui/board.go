@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 var _ fyne.Widget = (*Board)(nil)
@@ -35,6 +36,9 @@ type Board struct {
 	groups   map[string]*systemGroup // by system name; "" holds the unassigned
 	selected string                  // the highlighted row's server, or ""
 	compact  bool                    // a pane beside the board shows the details
+	// noPrimary times the systems without a primary: a warning within the
+	// detector's grace, critical after it.
+	noPrimary *noPrimaryWatch
 
 	summary   *widget.Label
 	alarms    *widget.Label
@@ -44,15 +48,16 @@ type Board struct {
 }
 
 // NewBoard returns a board showing servers; now is its clock for the
-// "last seen" times.
+// "last seen" times and for how long a system has had no primary.
 func NewBoard(servers []model.ServerView, now func() time.Time) *Board {
 	b := &Board{
-		now:     now,
-		rows:    map[string]*serverRow{},
-		groups:  map[string]*systemGroup{},
-		summary: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		alarms:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		cards:   container.NewVBox(),
+		now:       now,
+		noPrimary: newNoPrimaryWatch(monitor.DefaultNoPrimaryGrace),
+		rows:      map[string]*serverRow{},
+		groups:    map[string]*systemGroup{},
+		summary:   widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		alarms:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		cards:     container.NewVBox(),
 	}
 	b.summary.SizeName = theme.SizeNameSubHeadingText
 	b.alarms.Importance = widget.DangerImportance
@@ -100,18 +105,29 @@ func (b *Board) ApplyBatch(views []model.ServerView) {
 	}
 	for g, resort := range touched {
 		if b.groups[g.system] == g { // not a card that emptied and went
-			g.sync(resort)
+			g.sync(resort, b.noPrimary, now)
 		}
 	}
 	b.showSummary()
 }
 
-// RefreshTimes brings every "last seen" time up to date with the clock;
-// call it about once a second.
+// RefreshTimes brings every "last seen" time up to date with the clock,
+// and the alarm of every system whose no-primary grace is running, so that
+// it turns critical on time; call it about once a second.
 func (b *Board) RefreshTimes() {
 	now := b.now()
 	for _, row := range b.rows {
 		row.showTimes(now)
+	}
+	graced := false
+	for system, g := range b.groups {
+		if b.noPrimary.graced(system) {
+			g.showAlarm(g.views(), b.noPrimary, now)
+			graced = true
+		}
+	}
+	if graced {
+		b.showSummary() // a grace that ends here puts the system in the header
 	}
 }
 
@@ -168,6 +184,7 @@ func (b *Board) place(v model.ServerView, now time.Time, touched map[*systemGrou
 		touched[old] = true
 		if len(old.rows) == 0 {
 			delete(b.groups, old.system)
+			b.noPrimary.forget(old.system)
 			cards = true
 		}
 		joins = true
@@ -214,7 +231,7 @@ func (b *Board) showSummary() {
 	for _, row := range b.rows {
 		views = append(views, row.view)
 	}
-	summary, alarms := fleetSummary(views)
+	summary, alarms := fleetSummary(views, b.noPrimary.graced)
 	setText(b.summary, summary)
 	setText(b.alarms, strings.Join(alarms, " · "))
 	setVisible(b.alarmLine, len(alarms) > 0)
@@ -269,9 +286,10 @@ func newSystemGroup(system string) *systemGroup {
 	return g
 }
 
-// showAlarm shows what is wrong with the system, or hides the line.
-func (g *systemGroup) showAlarm(views []model.ServerView) {
-	text, level := alarmsText(systemAlarms(g.system, views))
+// showAlarm shows what is wrong with the system at now, or hides the line;
+// watch times its having no primary.
+func (g *systemGroup) showAlarm(views []model.ServerView, watch *noPrimaryWatch, now time.Time) {
+	text, level := alarmsText(watch.judge(g.system, systemAlarms(g.system, views), now))
 	if text == g.alarm.Text && g.alarmLine.Visible() == (text != "") {
 		return
 	}
@@ -298,8 +316,8 @@ func (g *systemGroup) remove(row *serverRow) {
 // sync brings the card up to date with its rows' views: their order when
 // resort is set (a row came or went, or a server's name changed: a rename
 // moves a row as surely as a new server does), the subtitle and the alarm
-// line always.
-func (g *systemGroup) sync(resort bool) {
+// line always, the alarm as it stands at now.
+func (g *systemGroup) sync(resort bool, watch *noPrimaryWatch, now time.Time) {
 	if resort {
 		slices.SortFunc(g.rows, func(a, b *serverRow) int { return compareServers(a.view, b.view) })
 		objects := make([]fyne.CanvasObject, 0, 2*len(g.rows))
@@ -314,12 +332,18 @@ func (g *systemGroup) sync(resort bool) {
 			g.box.Refresh()
 		}
 	}
+	views := g.views()
+	setText(g.subtitle, systemSubtitle(views))
+	g.showAlarm(views, watch, now)
+}
+
+// views are the card's servers' latest views, in the rows' order.
+func (g *systemGroup) views() []model.ServerView {
 	views := make([]model.ServerView, 0, len(g.rows))
 	for _, row := range g.rows {
 		views = append(views, row.view)
 	}
-	setText(g.subtitle, systemSubtitle(views))
-	g.showAlarm(views)
+	return views
 }
 
 // serverRow is one server's line on the board. Its widgets live as long as

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 func TestBoardSortsSystemsAndServers(t *testing.T) {
@@ -322,4 +323,66 @@ func TestBoardRedrawsOnlyWhatChanged(t *testing.T) {
 	renamed.Name = "AS-3"
 	b.Apply(renamed)
 	assertRows(t, b, "Redstor", "AS-2", "AS-3")
+}
+
+// A system that loses its primary shows an amber warning that says for
+// how long while the detector's grace runs; the clock alone, through
+// RefreshTimes, turns it into a red NO PRIMARY after the grace, and a
+// primary coming back clears it.
+func TestBoardNoPrimaryWarnsThenTurnsCritical(t *testing.T) {
+	test.NewTempApp(t)
+	start := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	now := start
+	pair := []model.ServerView{
+		{ID: "a", Name: "K2-A", System: "K2", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
+		{ID: "b", Name: "K2-B", System: "K2", Profile: "k2san", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
+	}
+	b := NewBoard(pair, func() time.Time { return now })
+	g := b.groups["K2"]
+	if g.alarmLine.Visible() {
+		t.Fatalf("a healthy system's card shows %q", g.alarm.Text)
+	}
+	card := func(what, text string, importance widget.Importance) {
+		t.Helper()
+		if !g.alarmLine.Visible() || g.alarm.Text != text || g.alarm.Importance != importance {
+			t.Errorf("%s: card alarm visible=%v %q (%v), want %q (%v)", what, g.alarmLine.Visible(), g.alarm.Text, g.alarm.Importance, text, importance)
+		}
+	}
+
+	// The primary steps down on the way to a failover.
+	now = start.Add(time.Second)
+	pair[0].Role = model.RoleStandby
+	b.Apply(pair[0])
+	card("just lost", "NO PRIMARY for 0 s — a failover may be under way", widget.WarningImportance)
+	now = start.Add(5 * time.Second)
+	b.RefreshTimes()
+	card("within the grace", "NO PRIMARY for 4 s — a failover may be under way", widget.WarningImportance)
+	// The header leaves the system to its card while the grace runs.
+	if strings.Contains(b.alarms.Text, "no primary") {
+		t.Errorf("within the grace the header says %q", b.alarms.Text)
+	}
+	now = start.Add(time.Second + monitor.DefaultNoPrimaryGrace)
+	b.RefreshTimes()
+	card("past the grace", "NO PRIMARY", widget.DangerImportance)
+	if !b.alarmLine.Visible() || b.alarms.Text != "K2 has no primary" {
+		t.Errorf("past the grace the header says %q (visible %v), want %q", b.alarms.Text, b.alarmLine.Visible(), "K2 has no primary")
+	}
+
+	// The standby takes over.
+	now = now.Add(time.Second)
+	pair[1].Role = model.RolePrimary
+	b.Apply(pair[1])
+	if g.alarmLine.Visible() {
+		t.Errorf("the card still shows %q with a primary back", g.alarm.Text)
+	}
+	now = now.Add(time.Minute)
+	b.RefreshTimes()
+	if g.alarmLine.Visible() {
+		t.Errorf("the card shows %q a minute after the primary came back", g.alarm.Text)
+	}
+
+	// A split brain has no grace.
+	pair[0].Role = model.RolePrimary
+	b.Apply(pair[0])
+	card("split brain", "SPLIT BRAIN: K2-A and K2-B both primary", widget.DangerImportance)
 }

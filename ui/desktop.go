@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 // Notifier shows a desktop notification. The console's sends it through
@@ -78,11 +79,14 @@ type desk struct {
 	d        Desk
 	views    map[string]model.ServerView
 	flapping map[string]bool // by server name, from flapping events
-	batch    notifyBatch
-	painted  *fleetState
-	dirty    bool       // changed since the last look at the fleet's state
-	looked   time.Time  // when the fleet's state was last worked out
-	menu     *fyne.Menu // owned by the UI goroutine
+	// noPrimary times the systems without a primary on the desk's clock;
+	// the ticks bring one past its grace to critical.
+	noPrimary *noPrimaryWatch
+	batch     notifyBatch
+	painted   *fleetState
+	dirty     bool       // changed since the last look at the fleet's state
+	looked    time.Time  // when the fleet's state was last worked out
+	menu      *fyne.Menu // owned by the UI goroutine
 }
 
 // paintEvery bounds how often feed updates make the desk work out the
@@ -98,7 +102,8 @@ func startDesk(ctx context.Context, d Desk, l deskLoop) {
 		events, cancelEvents = d.Events.SubscribeEvents()
 	}
 	k := &desk{d: d, views: map[string]model.ServerView{}, flapping: map[string]bool{},
-		batch: notifyBatch{gather: notifyGather, gap: notifyGap}}
+		noPrimary: newNoPrimaryWatch(monitor.DefaultNoPrimaryGrace),
+		batch:     notifyBatch{gather: notifyGather, gap: notifyGap}}
 	for _, v := range d.Feed.Snapshot() {
 		k.views[v.ID] = v
 	}
@@ -202,7 +207,7 @@ func (k *desk) paint(l deskLoop, force bool) {
 			}
 		}
 	}
-	st := worstOfFleet(views, statuses, k.flapping)
+	st := worstOfFleet(views, statuses, k.flapping, k.noPrimary, k.looked)
 	if !force && k.painted != nil && k.painted.level == st.level && slices.Equal(k.painted.reasons, st.reasons) {
 		return
 	}

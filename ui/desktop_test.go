@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 // fakeClock is the desk's clock and its timers: the test moves time and
@@ -363,10 +364,83 @@ func TestWorstOfFleet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := worstOfFleet(tt.views, tt.statuses, tt.flapping)
+			// No grace: each fleet is judged once, as it stands.
+			st := worstOfFleet(tt.views, tt.statuses, tt.flapping, newNoPrimaryWatch(0), t0)
 			if st.level != tt.level || !slices.Equal(st.reasons, tt.reasons) {
 				t.Errorf("worstOfFleet = %s %q, want %s %q", st.level, st.reasons, tt.level, tt.reasons)
 			}
 		})
 	}
+}
+
+// A system without a primary is a warning that says for how long while
+// the detector's grace runs, as a failover passes through that moment,
+// and critical after it; a primary back clears it, and a split brain is
+// critical at once.
+func TestWorstOfFleetNoPrimaryGrace(t *testing.T) {
+	grace := monitor.DefaultNoPrimaryGrace
+	v := func(id string, r model.Role) model.ServerView {
+		return model.ServerView{ID: id, Name: id, System: "K2", Profile: "k2san", Role: r, Health: model.HealthUp, Paired: true}
+	}
+	none := []model.ServerView{v("a", model.RoleStandby), v("b", model.RoleStandby)}
+	w := newNoPrimaryWatch(grace)
+	is := func(what string, views []model.ServerView, at time.Duration, level Level, reasons ...string) {
+		t.Helper()
+		st := worstOfFleet(views, nil, nil, w, t0.Add(at))
+		if st.level != level || !slices.Equal(st.reasons, reasons) {
+			t.Errorf("%s: %s %q, want %s %q", what, st.level, st.reasons, level, reasons)
+		}
+	}
+	is("no primary, just now", none, 0, LevelWarning, "K2: NO PRIMARY for 0 s — a failover may be under way")
+	is("no primary within the grace", none, 4*time.Second, LevelWarning, "K2: NO PRIMARY for 4 s — a failover may be under way")
+	is("no primary just within the grace", none, grace-time.Millisecond, LevelWarning,
+		fmt.Sprintf("K2: NO PRIMARY for %d s — a failover may be under way", int((grace-time.Millisecond)/time.Second)))
+	is("no primary past the grace", none, grace, LevelCritical, "K2: NO PRIMARY")
+	is("primary back", []model.ServerView{v("a", model.RoleStandby), v("b", model.RolePrimary)}, grace+time.Second, LevelOK)
+	// The grace starts again from the next loss.
+	is("lost again", none, grace+2*time.Second, LevelWarning, "K2: NO PRIMARY for 0 s — a failover may be under way")
+	is("lost again, within its grace", none, 2*grace, LevelWarning,
+		fmt.Sprintf("K2: NO PRIMARY for %d s — a failover may be under way", int((grace-2*time.Second)/time.Second)))
+	is("split brain", []model.ServerView{v("a", model.RolePrimary), v("b", model.RolePrimary)}, 2*grace, LevelCritical,
+		"K2: SPLIT BRAIN: a and b both primary")
+}
+
+// The tray is amber while a system's no-primary grace runs and turns red
+// on the tick past it, with no news from the servers.
+func TestTrayNoPrimaryTurnsCriticalAfterTheGrace(t *testing.T) {
+	servers := []model.ServerView{
+		{ID: "1", Name: "K2server1", System: "k2-san", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
+		{ID: "2", Name: "K2server2", System: "k2-san", Profile: "k2san", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
+	}
+	feed := newFakeFeed(0, servers...)
+	tray := &fakeTray{}
+	clock := &fakeClock{now: t0}
+	q, ticks := startTestDesk(t, Desk{Feed: feed, Tray: tray}, clock)
+	is := func(level string, menu string) {
+		t.Helper()
+		q.waitFor(t, "the tray "+level+" saying "+menu, func() bool {
+			return tray.level() == level && strings.Contains(tray.menuText(), menu)
+		})
+	}
+	is("ok", "Vigil: all well|")
+
+	// The primary steps down: a failover is under way.
+	lost := t0.Add(time.Second)
+	clock.set(lost)
+	servers[0].Role = model.RoleStandby
+	feed.updates <- servers[0]
+	is("warning", "Vigil: WARNING|k2-san: NO PRIMARY for 0 s — a failover may be under way|")
+	clock.set(lost.Add(3 * time.Second))
+	ticks <- clock.Now()
+	is("warning", "k2-san: NO PRIMARY for 3 s — a failover may be under way|")
+
+	clock.set(lost.Add(monitor.DefaultNoPrimaryGrace))
+	ticks <- clock.Now()
+	is("critical", "Vigil: CRITICAL|k2-san: NO PRIMARY|")
+
+	// The standby takes over.
+	clock.set(clock.Now().Add(time.Second))
+	servers[1].Role = model.RolePrimary
+	feed.updates <- servers[1]
+	is("ok", "Vigil: all well|")
 }

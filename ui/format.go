@@ -202,8 +202,10 @@ func compareServers(a, b model.ServerView) int {
 
 // fleetSummary is the header an operator reads first: the size of the
 // fleet, what is down, and which systems have lost their primary or have
-// two (split brain).
-func fleetSummary(servers []model.ServerView) (summary string, alarms []string) {
+// two (split brain). graced, when set, names the systems whose card says
+// a failover may be under way: the header leaves them to their card until
+// the grace is over.
+func fleetSummary(servers []model.ServerView, graced func(system string) bool) (summary string, alarms []string) {
 	primaries := map[string]int{}
 	judged := map[string]bool{} // systems with a server that is more than a hint
 	multi := map[string]bool{}  // systems where several primaries are normal
@@ -245,7 +247,7 @@ func fleetSummary(servers []model.ServerView) (summary string, alarms []string) 
 	for _, system := range slices.SortedFunc(maps.Keys(primaries), compareSystems) {
 		switch n := primaries[system]; {
 		case !judged[system]:
-		case n == 0:
+		case n == 0 && (graced == nil || !graced(system)):
 			alarms = append(alarms, system+" has no primary")
 		case n > 1 && !multi[system]:
 			alarms = append(alarms, fmt.Sprintf("%s has %d primaries", system, n))

@@ -229,7 +229,7 @@ func TestFleetSummary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			summary, alarms := fleetSummary(tt.servers)
+			summary, alarms := fleetSummary(tt.servers, nil)
 			if summary != tt.summary || !slices.Equal(alarms, tt.alarms) {
 				t.Errorf("fleetSummary = %q, %q; want %q, %q", summary, alarms, tt.summary, tt.alarms)
 			}
