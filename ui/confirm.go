@@ -9,8 +9,7 @@ import (
 )
 
 // confirmation is a modal question over the window: the operator answers
-// it before a change is made. (Fyne's dialog package would do, but it
-// pulls in a module this one does not otherwise need.)
+// it before a change is made.
 type confirmation struct {
 	question *widget.Label
 	yes, no  *widget.Button

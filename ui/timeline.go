@@ -620,6 +620,7 @@ type exportPrompt struct {
 	path    *widget.Entry
 	note    *widget.Label
 	export  *widget.Button
+	choose  *widget.Button
 	cancel  *widget.Button
 	popup   *widget.PopUp
 	replace string // the existing file the operator was warned about
@@ -639,10 +640,11 @@ func (t *Timeline) showExport() {
 	p.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), func() { p.popup.Hide(); t.prompt = nil })
 	p.export = widget.NewButtonWithIcon("Export", theme.DocumentSaveIcon(), func() { t.confirmExport(p) })
 	p.export.Importance = widget.HighImportance
+	p.choose = widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), func() { t.chooseExport(p) })
 	p.path.OnSubmitted = func(string) { t.confirmExport(p) }
 	head := widget.NewLabelWithStyle("Export events to a CSV file", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	head.SizeName = theme.SizeNameSubHeadingText
-	body := container.NewVBox(head, p.note, container.NewBorder(nil, nil, widget.NewLabel("File"), nil, p.path),
+	body := container.NewVBox(head, p.note, container.NewBorder(nil, nil, widget.NewLabel("File"), p.choose, p.path),
 		container.NewHBox(layout.NewSpacer(), p.cancel, p.export))
 	p.popup = widget.NewModalPopUp(container.NewPadded(container.NewGridWrap(fyne.NewSize(620, body.MinSize().Height+40), body)), t.env.win.Canvas())
 	t.prompt = p
@@ -666,6 +668,26 @@ func defaultExportPath(now time.Time) string {
 		dir = os.TempDir()
 	}
 	return filepath.Join(dir, "vigil-events-"+now.Local().Format("20060102-150405")+".csv")
+}
+
+// chooseExport picks the file in a file save dialog, which asks before
+// replacing one, and exports to it at once.
+func (t *Timeline) chooseExport(p *exportPrompt) {
+	current := strings.TrimSpace(p.path.Text)
+	if current == "" {
+		current = defaultExportPath(t.env.now())
+	}
+	chooseSaveFile(t.env.win, current, func(path string, out fyne.URIWriteCloser) {
+		// exportEvents writes the file whole beside it and renames it
+		// into place, so the dialog's writer is not needed.
+		out.Close()
+		p.path.SetText(path)
+		if t.prompt == p {
+			p.popup.Hide()
+			t.prompt = nil
+		}
+		t.export(path)
+	})
 }
 
 // confirmExport writes the file, after a warning if it would replace one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -147,7 +149,11 @@ type runScreen struct {
 	savePath   *widget.Entry
 	saveMD     *widget.Button
 	saveHTML   *widget.Button
+	saveChoose *widget.Button
 	saveStatus *widget.Label
+	// replaceAsk is the question before a typed path's file is replaced,
+	// while shown.
+	replaceAsk *dialog.ConfirmDialog
 
 	left        *fyne.Container
 	currentPane fyne.CanvasObject
@@ -351,6 +357,7 @@ func (r *runScreen) build() {
 	r.savePath = widget.NewEntry()
 	r.saveMD = widget.NewButtonWithIcon("Save Markdown", theme.DocumentSaveIcon(), func() { r.saveReport("md") })
 	r.saveHTML = widget.NewButtonWithIcon("Save HTML", theme.DocumentSaveIcon(), func() { r.saveReport("html") })
+	r.saveChoose = widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), r.chooseReport)
 	r.saveStatus = wrapping(widget.NewLabel(""))
 	r.saveStatus.Hide()
 	closeBtn := widget.NewButtonWithIcon("Close window", theme.CancelIcon(), r.w.requestClose)
@@ -360,7 +367,7 @@ func (r *runScreen) build() {
 		r.wayBackRow,
 		container.NewHBox(r.resume, r.abortOld),
 		widget.NewSeparator(),
-		container.NewBorder(nil, nil, widget.NewLabel("Save the report as"), container.NewHBox(r.saveMD, r.saveHTML), r.savePath),
+		container.NewBorder(nil, nil, widget.NewLabel("Save the report as"), container.NewHBox(r.saveChoose, r.saveMD, r.saveHTML), r.savePath),
 		r.saveStatus,
 		widget.NewSeparator(),
 		r.reportView,
@@ -1355,7 +1362,8 @@ func defaultReportPath(id uint, procedureID string) string {
 }
 
 // saveReport writes the report as Markdown or HTML beside the path given,
-// on a goroutine of its own.
+// on a goroutine of its own. A file already there is replaced only after
+// the operator says so.
 func (r *runScreen) saveReport(format string) {
 	rep := r.report
 	base := strings.TrimSpace(r.savePath.Text)
@@ -1363,6 +1371,42 @@ func (r *runScreen) saveReport(format string) {
 		return
 	}
 	path := strings.TrimSuffix(strings.TrimSuffix(base, ".md"), ".html") + "." + format
+	if _, err := os.Stat(path); err == nil {
+		r.replaceAsk = askReplace(r.w.win, path, func() { r.writeReport(rep, format, path, nil) })
+		return
+	}
+	r.writeReport(rep, format, path, nil)
+}
+
+// chooseReport picks the report's file in a file save dialog and writes
+// it there at once: as HTML when the name chosen ends in .html or .htm,
+// as Markdown otherwise. The path chosen goes into the entry, so the save
+// buttons write beside it.
+func (r *runScreen) chooseReport() {
+	rep := r.report
+	if rep == nil {
+		return
+	}
+	base := strings.TrimSpace(r.savePath.Text)
+	if base == "" {
+		base = defaultReportPath(r.runID, r.p.ID)
+	}
+	if ext := filepath.Ext(base); ext != ".md" && ext != ".html" && ext != ".htm" {
+		base += ".md"
+	}
+	chooseSaveFile(r.w.win, base, func(path string, out fyne.URIWriteCloser) {
+		r.savePath.SetText(path)
+		format := "md"
+		if ext := strings.ToLower(filepath.Ext(path)); ext == ".html" || ext == ".htm" {
+			format = "html"
+		}
+		r.writeReport(rep, format, path, out)
+	})
+}
+
+// writeReport writes rep in format to out, or to the file at path when
+// out is nil, on a goroutine of its own, and says how it went.
+func (r *runScreen) writeReport(rep *procedure.Report, format, path string, out io.WriteCloser) {
 	env := r.w.env
 	r.saveStatus.Importance = widget.MediumImportance
 	r.saveStatus.SetText("Saving " + path + "…")
@@ -1375,7 +1419,15 @@ func (r *runScreen) saveReport(format string) {
 		} else {
 			text = rep.Markdown()
 		}
-		if err == nil {
+		switch {
+		case out != nil:
+			if err == nil {
+				_, err = io.WriteString(out, text)
+			}
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		case err == nil:
 			err = os.WriteFile(path, []byte(text), 0o644)
 		}
 		env.do(func() {
