@@ -4,7 +4,6 @@ import (
 	"image/color"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -44,7 +43,7 @@ func (b *RoleBadge) SetRole(r model.Role) {
 func (b *RoleBadge) Role() model.Role { return normalRole(b.role) }
 
 // Text returns the word on the badge.
-func (b *RoleBadge) Text() string { return lookOfRole(b.role).text }
+func (b *RoleBadge) Text() string { return lookOfRole(b.role).word }
 
 // Fill returns the badge's background colour.
 func (b *RoleBadge) Fill() color.Color { return lookOfRole(b.role).fill }
@@ -56,54 +55,20 @@ func (b *RoleBadge) AccessibilityLabel() string { return "Role: " + b.Text() }
 func (b *RoleBadge) AccessibilityRole() fyne.AccessibleRole { return fyne.AccessibleRoleText }
 
 // CreateRenderer is part of fyne.Widget.
-func (b *RoleBadge) CreateRenderer() fyne.WidgetRenderer {
-	r := &badgeRenderer{
-		badge: b,
-		fill:  &canvas.Rectangle{},
-		text:  &canvas.Text{Alignment: fyne.TextAlignCenter, TextStyle: fyne.TextStyle{Bold: true}},
+func (b *RoleBadge) CreateRenderer() fyne.WidgetRenderer { return newTagRenderer(b) }
+
+func (b *RoleBadge) tagLook() tagLook { return lookOfRole(b.role) }
+
+// tagWords makes every badge as wide as the widest role's, so that server
+// names line up in a column whatever the badges to their left say.
+func (b *RoleBadge) tagWords() []string { return roleWords }
+
+var roleWords = func() []string {
+	var words []string
+	for _, r := range model.Roles {
+		words = append(words, lookOfRole(r).word)
 	}
-	r.Refresh()
-	return r
-}
+	return words
+}()
 
-type badgeRenderer struct {
-	badge *RoleBadge
-	fill  *canvas.Rectangle
-	text  *canvas.Text
-}
-
-func (r *badgeRenderer) Layout(size fyne.Size) {
-	r.fill.Resize(size)
-	h := r.text.MinSize().Height
-	r.text.Move(fyne.NewPos(0, (size.Height-h)/2))
-	r.text.Resize(fyne.NewSize(size.Width, h))
-}
-
-// MinSize is the same for every role, so that server names line up in a
-// column whatever the badges to their left say.
-func (r *badgeRenderer) MinSize() fyne.Size {
-	pad := r.badge.Theme().Size(theme.SizeNameInnerPadding)
-	var widest float32
-	for _, role := range model.Roles {
-		widest = max(widest, fyne.MeasureText(lookOfRole(role).text, r.text.TextSize, r.text.TextStyle).Width)
-	}
-	return fyne.NewSize(widest+2*pad, r.text.MinSize().Height+pad)
-}
-
-func (r *badgeRenderer) Refresh() {
-	th := r.badge.Theme()
-	look := lookOfRole(r.badge.role)
-	r.fill.FillColor = look.fill
-	r.fill.CornerRadius = th.Size(theme.SizeNameInputRadius)
-	r.text.Text = look.text
-	r.text.Color = look.ink
-	r.text.TextSize = th.Size(theme.SizeNameText)
-	r.fill.Refresh()
-	r.text.Refresh()
-}
-
-func (r *badgeRenderer) Objects() []fyne.CanvasObject {
-	return []fyne.CanvasObject{r.fill, r.text}
-}
-
-func (r *badgeRenderer) Destroy() {}
+func (b *RoleBadge) tagSize() fyne.ThemeSizeName { return theme.SizeNameText }

@@ -16,31 +16,24 @@ import (
 	"github.com/vigilops/vigil/model"
 )
 
-// roleLook is how a role badge reads and what it is painted with.
-type roleLook struct {
-	text string
-	fill color.NRGBA
-	ink  color.NRGBA
-}
-
 var white = color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff}
 
 // lookOfRole gives fixed colours rather than theme colours so that a role
 // looks the same in light and dark themes. Every fill is dark enough for
 // white text to pass WCAG AA (4.5:1), and the word alone tells the roles
 // apart for operators who cannot tell the colours apart.
-func lookOfRole(r model.Role) roleLook {
+func lookOfRole(r model.Role) tagLook {
 	switch normalRole(r) {
 	case model.RolePrimary:
-		return roleLook{"PRIMARY", color.NRGBA{R: 0x2e, G: 0x7d, B: 0x32, A: 0xff}, white}
+		return tagLook{"PRIMARY", color.NRGBA{R: 0x2e, G: 0x7d, B: 0x32, A: 0xff}, white}
 	case model.RoleStandby:
-		return roleLook{"STANDBY", color.NRGBA{R: 0x15, G: 0x65, B: 0xc0, A: 0xff}, white}
+		return tagLook{"STANDBY", color.NRGBA{R: 0x15, G: 0x65, B: 0xc0, A: 0xff}, white}
 	case model.RoleOutOfService:
-		return roleLook{"OUT OF SERVICE", color.NRGBA{R: 0x61, G: 0x61, B: 0x61, A: 0xff}, white}
+		return tagLook{"OUT OF SERVICE", color.NRGBA{R: 0x61, G: 0x61, B: 0x61, A: 0xff}, white}
 	case model.RoleFailed:
-		return roleLook{"FAILED", color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0xff}, white}
+		return tagLook{"FAILED", color.NRGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0xff}, white}
 	default:
-		return roleLook{"UNKNOWN", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
+		return tagLook{"UNKNOWN", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
 	}
 }
 

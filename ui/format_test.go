@@ -37,8 +37,8 @@ func TestLookOfRole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := lookOfRole(tt.role)
-		if got.text != tt.text || got.fill != tt.fill {
-			t.Errorf("lookOfRole(%q) = %q on %v, want %q on %v", tt.role, got.text, got.fill, tt.text, tt.fill)
+		if got.word != tt.text || got.fill != tt.fill {
+			t.Errorf("lookOfRole(%q) = %q on %v, want %q on %v", tt.role, got.word, got.fill, tt.text, tt.fill)
 		}
 	}
 }

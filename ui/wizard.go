@@ -621,12 +621,12 @@ func (w *Wizard) preflightDone(gen int, o procedure.Options, pf procedure.Prefli
 // checkRow is one preflight check: its word (OK, FAILED, NOTE), its name
 // and its detail.
 func checkRow(c procedure.Check) fyne.CanvasObject {
-	look := stepLook{"OK", fillGreen, white}
+	look := tagLook{"OK", fillGreen, white}
 	switch {
 	case !c.OK:
-		look = stepLook{"FAILED", fillRed, white}
+		look = tagLook{"FAILED", fillRed, white}
 	case c.Warning:
-		look = stepLook{"NOTE", lookOfStep(stepYourTurn).fill, white}
+		look = tagLook{"NOTE", lookOfStep(stepYourTurn).fill, white}
 	}
 	tag := newStateTag(look, "", nil)
 	name := widget.NewLabelWithStyle(c.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})

@@ -21,15 +21,6 @@ const (
 	stepYourTurn = "your-turn"
 )
 
-// stepLook is how a step's state reads in the step list and over the
-// current step: a word in capitals on a filled tag, so it reads without
-// colour and from across the room.
-type stepLook struct {
-	word string
-	fill color.NRGBA
-	ink  color.NRGBA
-}
-
 var (
 	inkDark   = color.NRGBA{R: 0x21, G: 0x21, B: 0x21, A: 0xff}
 	fillGreen = color.NRGBA{R: 0x2e, G: 0x7d, B: 0x32, A: 0xff}
@@ -40,28 +31,28 @@ var (
 
 // lookOfStep gives fixed colours, like lookOfRole, each dark enough for
 // white text (or, for pending, light enough for dark text) to pass WCAG AA.
-func lookOfStep(state string) stepLook {
+func lookOfStep(state string) tagLook {
 	switch state {
 	case stepPending:
-		return stepLook{"PENDING", color.NRGBA{R: 0xdd, G: 0xdd, B: 0xdd, A: 0xff}, inkDark}
+		return tagLook{"PENDING", color.NRGBA{R: 0xdd, G: 0xdd, B: 0xdd, A: 0xff}, inkDark}
 	case procedure.StepRunning:
-		return stepLook{"RUNNING", fillBlue, white}
+		return tagLook{"RUNNING", fillBlue, white}
 	case stepYourTurn:
-		return stepLook{"YOUR TURN", color.NRGBA{R: 0xa8, G: 0x40, B: 0x00, A: 0xff}, white}
+		return tagLook{"YOUR TURN", color.NRGBA{R: 0xa8, G: 0x40, B: 0x00, A: 0xff}, white}
 	case procedure.StepPassed:
-		return stepLook{"DONE", fillGreen, white}
+		return tagLook{"DONE", fillGreen, white}
 	case procedure.StepFailed:
-		return stepLook{"FAILED", fillRed, white}
+		return tagLook{"FAILED", fillRed, white}
 	case procedure.StepSkipped:
-		return stepLook{"SKIPPED", fillGrey, white}
+		return tagLook{"SKIPPED", fillGrey, white}
 	case procedure.StepRehearsed:
-		return stepLook{"REHEARSED", color.NRGBA{R: 0x6a, G: 0x1b, B: 0x9a, A: 0xff}, white}
+		return tagLook{"REHEARSED", color.NRGBA{R: 0x6a, G: 0x1b, B: 0x9a, A: 0xff}, white}
 	case procedure.StepAborted:
-		return stepLook{"ABORTED", color.NRGBA{R: 0x8e, G: 0x1c, B: 0x1c, A: 0xff}, white}
+		return tagLook{"ABORTED", color.NRGBA{R: 0x8e, G: 0x1c, B: 0x1c, A: 0xff}, white}
 	case procedure.StepInterrupted:
-		return stepLook{"STOPPED", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
+		return tagLook{"STOPPED", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
 	}
-	return stepLook{strings.ToUpper(state), fillGrey, white}
+	return tagLook{strings.ToUpper(state), fillGrey, white}
 }
 
 // stepWords lists every word a step tag can show, so that tags share one
@@ -70,21 +61,21 @@ var stepWords = []string{stepPending, procedure.StepRunning, stepYourTurn, proce
 	procedure.StepSkipped, procedure.StepRehearsed, procedure.StepAborted, procedure.StepInterrupted}
 
 // lookOfOutcome is how a run's end reads at the top of its last screen.
-func lookOfOutcome(state string, rehearsal bool) stepLook {
+func lookOfOutcome(state string, rehearsal bool) tagLook {
 	switch state {
 	case model.RunCompleted:
 		if rehearsal {
-			return stepLook{"REHEARSAL COMPLETED", fillGreen, white}
+			return tagLook{"REHEARSAL COMPLETED", fillGreen, white}
 		}
-		return stepLook{"COMPLETED", fillGreen, white}
+		return tagLook{"COMPLETED", fillGreen, white}
 	case model.RunFailed:
-		return stepLook{"FAILED", fillRed, white}
+		return tagLook{"FAILED", fillRed, white}
 	case model.RunAborted:
-		return stepLook{"ABORTED", lookOfStep(procedure.StepAborted).fill, white}
+		return tagLook{"ABORTED", lookOfStep(procedure.StepAborted).fill, white}
 	case model.RunInterrupted, model.RunRunning:
-		return stepLook{"STOPPED: CAN BE RESUMED", lookOfStep(procedure.StepInterrupted).fill, white}
+		return tagLook{"STOPPED: CAN BE RESUMED", lookOfStep(procedure.StepInterrupted).fill, white}
 	}
-	return stepLook{strings.ToUpper(state), fillGrey, white}
+	return tagLook{strings.ToUpper(state), fillGrey, white}
 }
 
 // stepTitle is a step's title in the step list: the document's words, cut
