@@ -40,10 +40,6 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	if err := opts.check(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return exitUsage
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	var cleanup []func()

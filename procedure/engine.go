@@ -1215,7 +1215,7 @@ func (r *runner) action(ctx context.Context, st Step) result {
 		case ctx.Err() != nil:
 			return result{state: StepInterrupted, next: -1}
 		case errors.Is(err, ErrAborted), err == nil && !a.OK:
-			why := "the operator did not approve: " + strings.ToLower(q.Text[:1]) + strings.TrimSuffix(q.Text[1:], "?")
+			why := "the operator did not approve: " + strings.Join(what, "; ")
 			if a.Note != "" {
 				why += " (" + a.Note + ")"
 			}
