@@ -168,7 +168,11 @@ func (d *ProcessDriver) supervise(cmd *exec.Cmd, s *supervised) {
 	}
 }
 
-// exited records how s ended and tells onChange straight away.
+// exited records how s ended and tells onChange straight away. Stop
+// returns when s.exited closes, so that closes only once onChange has had
+// the new state: whoever reads the service's state from what onChange
+// reports (the agent's status stream) sees "stopped" by the time Stop
+// returns, never the "stopping" before it.
 func (d *ProcessDriver) exited(s *supervised) {
 	d.mu.Lock()
 	d.cur = nil
@@ -177,13 +181,16 @@ func (d *ProcessDriver) exited(s *supervised) {
 	} else {
 		d.setState(ServiceFailed)
 	}
-	close(s.exited)
 	d.mu.Unlock()
+	// notify returns once the change is delivered, whether this call or
+	// one already draining the queue delivers it.
 	d.notify()
+	close(s.exited)
 }
 
 // Stop terminates the process group with SIGTERM (a kill on Windows), kills
-// it after StopTimeout, and returns once the process has exited. A failed
+// it after StopTimeout, and returns once the process has exited and
+// onChange has been told it is stopped. A failed
 // service becomes stopped: the operator has seen to it. If ctx ends first,
 // Stop returns but the kill still follows on time.
 func (d *ProcessDriver) Stop(ctx context.Context) error {

@@ -151,6 +151,52 @@ func TestProcessDriverStartStop(t *testing.T) {
 	}
 }
 
+// TestProcessDriverStopReturnsAfterStoppedIsDelivered holds onChange inside
+// its "stopped" call and checks that Stop waits for it: the agent's status
+// stream learns of a service's state through onChange, and a procedure's
+// verify step reads that stream right after a stop returns. While onChange
+// is held, Stop returning at all is the fault; the hold lasts until the
+// test has given a wrongly returning Stop ample time to show itself, so
+// the check fails on the first run if the order breaks, and never waits on
+// a correct driver for more than that window.
+func TestProcessDriverStopReturnsAfterStoppedIsDelivered(t *testing.T) {
+	spec, pidFile := svcSleeper(t)
+	inStopped := make(chan struct{})
+	release := make(chan struct{})
+	d := NewProcessDriver("sim", spec, func(s ServiceState) {
+		if s == ServiceStopped {
+			close(inStopped)
+			<-release
+		}
+	})
+	defer d.Close()
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svcReadPID(t, pidFile)
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Stop(ctx) }()
+	select {
+	case <-inStopped:
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) before onChange was told the service stopped", err)
+	case <-time.After(time.Minute):
+		t.Fatal("onChange(stopped) not called within a minute of Stop")
+	}
+	// onChange is inside its "stopped" call; Stop must still be waiting.
+	select {
+	case err := <-stopped:
+		close(release)
+		t.Fatalf("Stop returned (%v) while onChange(stopped) had not returned", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestProcessDriverKilledFromOutsideIsFailed(t *testing.T) {
 	spec, pidFile := svcSleeper(t)
 	failed := make(chan struct{})
@@ -171,8 +217,8 @@ func TestProcessDriverKilledFromOutsideIsFailed(t *testing.T) {
 	}
 	select {
 	case <-failed:
-	case <-time.After(time.Second):
-		t.Fatal("onChange(failed) not called within a second of the SIGKILL")
+	case <-time.After(time.Minute):
+		t.Fatal("onChange(failed) not called within a minute of the SIGKILL")
 	}
 	if got := svcState(t, d); got != ServiceFailed {
 		t.Fatalf("state %s, want failed", got)
