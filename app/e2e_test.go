@@ -24,7 +24,17 @@ import (
 // processes (fleet members are `vigil agent run` processes).
 var vigilBin, vigilAlone string
 
+// envTestBins names the directory of binaries TestMain built, for a test
+// that runs the test binary again (netlab.Enter): that run uses them
+// rather than building its own.
+const envTestBins = "VIGIL_TEST_BINS"
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(envTestBins); dir != "" {
+		vigilBin = filepath.Join(dir, "vigil")
+		vigilAlone = filepath.Join(dir, "alone", "vigil")
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -53,6 +63,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "link vigil:", err)
 		os.Exit(1)
 	}
+	os.Setenv(envTestBins, dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
