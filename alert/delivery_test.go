@@ -35,7 +35,7 @@ func TestAlertSTARTTLSWithAuthPlainDelivers(t *testing.T) {
 	if err := o.Enqueue(context.Background(), e, Context{Summary: "K2server2 is primary; 1 of 2 up " + dots, Procedure: "k2san-failover"}); err != nil {
 		t.Fatal(err)
 	}
-	msgs := srv.Wait(1, 10*time.Second)
+	msgs := srv.Wait(1, mailWait)
 	m := msgs[0]
 	if !m.TLS || m.User != "ops" {
 		t.Errorf("TLS=%v user=%q, want a TLS session logged in as ops", m.TLS, m.User)
@@ -96,7 +96,7 @@ func TestAlertImplicitTLSAndAuthLogin(t *testing.T) {
 	if !strings.HasPrefix(reply, "250 ") {
 		t.Errorf("reply %q", reply)
 	}
-	m := srv.Wait(1, 5*time.Second)[0]
+	m := srv.Wait(1, mailWait)[0]
 	if !m.TLS || m.User != "ops" {
 		t.Errorf("TLS=%v user=%q", m.TLS, m.User)
 	}
@@ -114,7 +114,8 @@ func TestAlertServerDownThenBackDeliversOnce(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	s := settingsFor(srv, TLSStartTLS)
 	s.Coalesce = Duration(time.Millisecond)
-	o, _ := testOutbox(t, st, staticSource(s))
+	src := &countingSource{staticSource: staticSource(s)}
+	o, _ := testOutbox(t, st, src)
 	runOutbox(t, o)
 	if err := o.Enqueue(context.Background(), event("AS-1", "redstor", model.EventDown, model.SeverityCritical), Context{}); err != nil {
 		t.Fatal(err)
@@ -127,11 +128,11 @@ func TestAlertServerDownThenBackDeliversOnce(t *testing.T) {
 		t.Errorf("last error %q", q.LastError)
 	}
 	srv.Restart()
-	srv.Wait(1, 10*time.Second)
+	srv.Wait(1, mailWait)
 	waitFor(t, "the alert to be recorded as sent", func() bool { return status(t, o).Sent == 1 })
 	// Let the sender go round a few more times: nothing is sent again.
 	sessions := srv.Sessions()
-	time.Sleep(5 * o.idle)
+	waitRounds(t, src, 3)
 	if n := len(srv.Messages()); n != 1 || srv.Sessions() != sessions {
 		t.Errorf("%d messages and %d more sessions after delivery, want 1 and none", n, srv.Sessions()-sessions)
 	}
@@ -168,17 +169,18 @@ func TestAlertOutboxSurvivesRestart(t *testing.T) {
 
 	srv.Restart()
 	st2 := openStore(t, dir)
-	o2, _ := testOutbox(t, st2, staticSource(s))
+	src2 := &countingSource{staticSource: staticSource(s)}
+	o2, _ := testOutbox(t, st2, src2)
 	if got := status(t, o2); got.Pending != 1 {
 		t.Fatalf("after reopening, %d pending, want 1", got.Pending)
 	}
 	runOutbox(t, o2)
-	m := srv.Wait(1, 10*time.Second)[0]
+	m := srv.Wait(1, mailWait)[0]
 	if _, body := decoded(t, m.Data); !strings.Contains(body, "two masters") {
 		t.Errorf("body:\n%s", body)
 	}
 	waitFor(t, "sent", func() bool { return status(t, o2).Sent == 1 })
-	time.Sleep(3 * o2.idle)
+	waitRounds(t, src2, 3)
 	if n := len(srv.Messages()); n != 1 {
 		t.Errorf("%d messages, want 1", n)
 	}
@@ -215,7 +217,7 @@ func TestAlertBurstCoalescesIntoOneMessage(t *testing.T) {
 	}
 	clk.Set(clk.Now().Add(5 * time.Second))
 	o.sendDue(ctx)
-	msgs := srv.Wait(1, 5*time.Second)
+	msgs := srv.Wait(1, mailWait)
 	h, body := decoded(t, msgs[0].Data)
 	if got := h.Get("Subject"); !strings.HasPrefix(got, "[CRITICAL] 5 events: K2server1 down (k2-san), k2-san no-primary") {
 		t.Errorf("Subject = %q", got)
@@ -234,7 +236,7 @@ func TestAlertBurstCoalescesIntoOneMessage(t *testing.T) {
 	}
 	clk.Set(clk.Now().Add(11 * time.Second))
 	o.sendDue(ctx)
-	srv.Wait(2, 5*time.Second)
+	srv.Wait(2, mailWait)
 	if st := status(t, o); st.Sent != 2 || st.Pending != 0 {
 		t.Errorf("status %+v, want 2 sent", st)
 	}
@@ -269,7 +271,7 @@ func TestAlertRulesRouteBySeverityAndKind(t *testing.T) {
 	clk.Set(clk.Now().Add(time.Minute))
 	o.sendDue(ctx)
 	got := map[string]string{}
-	for _, m := range srv.Wait(3, 5*time.Second) {
+	for _, m := range srv.Wait(3, mailWait) {
 		h, _ := decoded(t, m.Data)
 		got[strings.Join(m.To, ",")] = h.Get("Subject")
 	}
@@ -320,7 +322,7 @@ func TestAlertQuietHoldsNonCriticalUntilEnd(t *testing.T) {
 	enqueue(night(23, 31), event("AS-2", "redstor", model.EventDown, model.SeverityCritical))
 	clk.Set(night(23, 45))
 	o.sendDue(ctx)
-	m := srv.Wait(1, 5*time.Second)[0]
+	m := srv.Wait(1, mailWait)[0]
 	if h, _ := decoded(t, m.Data); h.Get("Subject") != "[CRITICAL] AS-2 down (redstor)" {
 		t.Errorf("during quiet hours sent %q, want only the critical alert", h.Get("Subject"))
 	}
@@ -334,7 +336,7 @@ func TestAlertQuietHoldsNonCriticalUntilEnd(t *testing.T) {
 	}
 	clk.Set(night(7, 0))
 	o.sendDue(ctx)
-	msgs := srv.Wait(2, 5*time.Second)
+	msgs := srv.Wait(2, mailWait)
 	if h, _ := decoded(t, msgs[1].Data); !strings.HasPrefix(h.Get("Subject"), "[WARNING] 2 events: AS-1 lag (redstor), AS-1 flapping") {
 		t.Errorf("after quiet hours sent %q, want both held warnings in one message", h.Get("Subject"))
 	}
@@ -393,7 +395,7 @@ func TestAlertRecipientRejectedFailsWithoutRetry(t *testing.T) {
 	}
 	clk.Set(clk.Now().Add(time.Minute))
 	o.sendDue(ctx)
-	m := srv.Wait(1, 5*time.Second)[0]
+	m := srv.Wait(1, mailWait)[0]
 	if strings.Join(m.To, ",") != "dba@example.com" {
 		t.Errorf("delivered to %v", m.To)
 	}
@@ -492,7 +494,7 @@ func TestAlertTestReportsClearErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.cl.timeouts == defaultTimeouts {
-				tc.cl.timeouts = timeouts{Dial: 2 * time.Second, Command: 5 * time.Second, Submission: 5 * time.Second, Attempt: 10 * time.Second}
+				tc.cl.timeouts = timeouts{Dial: 30 * time.Second, Command: 30 * time.Second, Submission: 30 * time.Second, Attempt: 60 * time.Second}
 			}
 			s := tc.s()
 			var err error
@@ -559,7 +561,7 @@ func TestAlertPasswordFile0600AndNeverLogged(t *testing.T) {
 	if err := o.Enqueue(ctx, event("AS-1", "redstor", model.EventDown, model.SeverityCritical), Context{}); err != nil {
 		t.Fatal(err)
 	}
-	srv.Wait(1, 10*time.Second)
+	srv.Wait(1, mailWait)
 	waitFor(t, "sent", func() bool { return status(t, o).Sent == 1 })
 
 	// A wrong password: refused for good, and the reason names the login.

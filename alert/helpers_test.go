@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,31 @@ type staticSource Settings
 func (s staticSource) Settings(context.Context) (Settings, error) { return Settings(s), nil }
 func (s staticSource) ForSending(_ context.Context, set Settings) (Settings, error) {
 	return set, nil
+}
+
+// countingSource is a staticSource that counts the sender's rounds: the
+// outbox reads its settings once at the start of every sendDue.
+type countingSource struct {
+	staticSource
+	reads atomic.Int64
+}
+
+func (c *countingSource) Settings(ctx context.Context) (Settings, error) {
+	c.reads.Add(1)
+	return c.staticSource.Settings(ctx)
+}
+
+// waitRounds waits until the running outbox reading src has gone through n
+// whole rounds of its loop that began after the call: whatever those rounds
+// would send has been sent by the time it returns. The wait is a barrier
+// for "nothing more was sent", where a sleep would only be a guess.
+func waitRounds(t *testing.T, src *countingSource, n int) {
+	t.Helper()
+	// The round under way at the call may have read its settings before
+	// the caller's state was reached; the round after the n-th starting
+	// proves the n-th has ended.
+	want := src.reads.Load() + int64(n) + 1
+	waitFor(t, fmt.Sprintf("the sender to go round %d more times", n), func() bool { return src.reads.Load() >= want })
 }
 
 // clock is a settable time for tests that must not sleep.
@@ -88,7 +115,10 @@ func testOutbox(t *testing.T, st *model.Store, src Source) (*Outbox, *syncBuffer
 	o.MinBackoff, o.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	o.idle = 200 * time.Millisecond
 	o.loc = time.UTC
-	o.client.timeouts = timeouts{Dial: 2 * time.Second, Command: 5 * time.Second, Submission: 5 * time.Second, Attempt: 10 * time.Second}
+	// Generous: a handshake on loopback takes milliseconds on a quiet
+	// machine and seconds on a loaded one under -race; a timeout would turn
+	// into a retry and a duplicate.
+	o.client.timeouts = timeouts{Dial: 30 * time.Second, Command: 30 * time.Second, Submission: 30 * time.Second, Attempt: 60 * time.Second}
 	return o, logBuf
 }
 
@@ -117,10 +147,14 @@ func runOutbox(t *testing.T, o *Outbox) (stop func()) {
 	return stop
 }
 
-// waitFor polls cond until it holds or fails the test after 10 s.
+// mailWait bounds the wait for the test SMTP server to receive messages.
+const mailWait = time.Minute
+
+// waitFor polls cond until it holds or fails the test after a minute: long
+// enough for a loaded machine under -race, and free when cond holds early.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
