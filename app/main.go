@@ -184,6 +184,11 @@ type consoleOptions struct {
 	Heartbeat  time.Duration // the interval agents send heartbeats at, at most
 	Misses     int           // heartbeats missed before a server is suspected lost
 	KeepEvents time.Duration // how long events are kept
+
+	// prepare, if set, is called before monitoring starts: a command that
+	// prints what the monitor reports subscribes there, so that it misses
+	// nothing from the first moment.
+	prepare func(*console)
 }
 
 // consoleFlags adds the detection settings to a command's flags.
@@ -237,6 +242,9 @@ func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o co
 	c.alerts = alert.New(store, newAlertSource(store, dataDir, log), log)
 	c.mon.Record = func(ctx context.Context, e model.Event) (model.Event, error) {
 		return c.alerts.Record(ctx, e, alert.Context{Summary: c.systemSummary(e.System), Procedure: c.suggestProcedure(e)})
+	}
+	if o.prepare != nil {
+		o.prepare(c)
 	}
 	browser := &discovery.Browser{Logger: log}
 	c.wg.Add(4)

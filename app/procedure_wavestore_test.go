@@ -100,8 +100,17 @@ func TestProcedureWavestoreFailback(t *testing.T) {
 	if st := ag.status("ws-physical-1"); st.Role != "failed" {
 		t.Fatalf("ws-physical-1 after its crash: %s", st.Role)
 	}
-	// Let the standby record some footage for the copy-back.
-	time.Sleep(time.Second)
+	// Let the standby record some footage for the copy-back: its
+	// recorded_until moves on once footage of its own reaches the disks.
+	took := ag.status("ws-standby").Facts["recorded_until"]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if until := ag.status("ws-standby").Facts["recorded_until"]; until != "" && until != took {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby recorded nothing after taking logical server 1 over (recorded_until %q)", took)
+		}
+	}
 
 	out, code := wavestoreRun(t, data, "wavestore-failback-after-repair", "--system", "wavestore",
 		"--param", "server=ws-physical-1", "--param", "standby=ws-standby")

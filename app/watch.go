@@ -23,12 +23,14 @@ func watchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil watch:", err)
 		return exitUsage
 	}
+	var events <-chan model.Event
+	cancel := func() {}
+	opts.prepare = func(c *console) { events, cancel = c.mon.SubscribeEvents() }
 	c, ctx, closeConsole, code := openCLIConsoleWith("watch", *data, *opts, stderr)
 	if c == nil {
 		return code
 	}
 	defer closeConsole()
-	events, cancel := c.mon.SubscribeEvents()
 	defer cancel()
 	enc := json.NewEncoder(stdout)
 	if !*asJSON {
