@@ -66,7 +66,7 @@ func ptr[T any](v T) *T { return &v }
 // TestRefusalTellsHowToPair checks the 401 body an operator sees.
 func TestRefusalTellsHowToPair(t *testing.T) {
 	a := startPairAgent(t, nil)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	hc := &http.Client{Timeout: waitLimit, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}}}
 	resp, err := hc.Get("https://" + a.addr + "/v1/status")
 	if err != nil {
@@ -100,7 +100,7 @@ func TestRefusedBeforeBody(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		conn.SetDeadline(time.Now().Add(waitLimit))
 		_, err = conn.Write([]byte("POST /v1/actions HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"))
 		if err != nil {
 			t.Fatal(err)

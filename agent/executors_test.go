@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/vigilops/vigil/actions"
 )
@@ -101,15 +100,13 @@ func TestEveryActionDryRunMatchesAndRepeatsAsNoChange(t *testing.T) {
 	}
 	// The role probe reads Settings.xml on its next poll.
 	var st actions.Status
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	eventually(t, "the role probe to read IsSlave=False", func() bool {
 		var err error
 		if st, err = c.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if st.Role == "primary" {
-			break
-		}
-	}
+		return st.Role == "primary"
+	})
 	if st.Role != "primary" || st.Services["AS_Service"] != "stopped" {
 		t.Errorf("status after IsSlave=False and a stop: role %s, services %v", st.Role, st.Services)
 	}

@@ -81,17 +81,10 @@ func TestFactsArePublishedAndFollowChanges(t *testing.T) {
 	seq := st.Seq
 	os.WriteFile(filepath.Join(ss, "mirror.json"), []byte(`{"lag_seconds": 0, "progress": 1}`), 0o644)
 	os.WriteFile(filepath.Join(ss, "site"), []byte("secondary site\n"), 0o644)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually(t, "the facts to follow their sources", func() bool {
 		st = a.Status()
-		if st.Facts["mirror_lag_seconds"] == "0" && st.Facts["site"] == "secondary site" && st.FactErrors["site"] == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("facts did not follow their sources: %v, errors %v", st.Facts, st.FactErrors)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st.Facts["mirror_lag_seconds"] == "0" && st.Facts["site"] == "secondary site" && st.FactErrors["site"] == ""
+	})
 	if st.Seq <= seq {
 		t.Errorf("seq %d after a fact changed, was %d", st.Seq, seq)
 	}
@@ -158,17 +151,12 @@ role_probe:
 	}
 	waitRole := func(want string) actions.Status {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			st := a.Status()
-			if st.Role == want {
-				return st
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("role %s (error %q, services %v), want %s", st.Role, st.RoleError, st.Services, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		var st actions.Status
+		eventually(t, "role "+want, func() bool {
+			st = a.Status()
+			return st.Role == want
+		})
+		return st
 	}
 	waitRole("standby")
 	if _, err := a.api.executors[actions.ServiceStop].Do(context.Background(), map[string]string{"service": "media"}, false); err != nil {

@@ -97,7 +97,7 @@ func startPairAgentIn(t *testing.T, dir string, clock *pairClock, grant []string
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: waitLimit, ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.Serve(tls.NewListener(ln, p.TLSConfig(id.Cert)))
 	t.Cleanup(func() { srv.Close() })
 	return &pairAgent{addr: ln.Addr().String(), fp: id.Fingerprint, dir: dir, clock: clock, pairing: p}
@@ -122,7 +122,7 @@ func newConsole(t *testing.T) (tls.Certificate, string) {
 }
 
 func pair(a *pairAgent, code, name string, cert tls.Certificate) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	return actions.Pair(ctx, a.addr, code, name, cert)
 }
@@ -141,7 +141,7 @@ func call(a *pairAgent, method, path string, cert *tls.Certificate) (int, error)
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: waitLimit, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
 	req, err := http.NewRequest(method, "https://"+a.addr+path, strings.NewReader(`{}`))
 	if err != nil {
 		return 0, err
@@ -406,7 +406,7 @@ func TestPairThroughInterceptor(t *testing.T) {
 	mitm.StartTLS()
 	defer mitm.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	_, err := actions.Pair(ctx, mitm.Listener.Addr().String(), code, "desk", cert)
 	if !errors.Is(err, actions.ErrWrongPairCode) {
@@ -473,7 +473,7 @@ func startBody(t testing.TB, code string, cert tls.Certificate) []byte {
 
 func postPairRaw(t *testing.T, a *pairAgent, body []byte) rawPair {
 	t.Helper()
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	hc := &http.Client{Timeout: waitLimit, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}}}
 	resp, err := hc.Post("https://"+a.addr+"/v1/pair", "application/json", bytes.NewReader(body))
 	if err != nil {
