@@ -27,7 +27,7 @@ func TestFleetStartsEveryMemberAndListsIt(t *testing.T) {
 		if m.Profile != "infocast" || m.PID <= 0 || m.Address == "" || m.StateDir == "" || m.Fingerprint == "" {
 			t.Errorf("fleet.json member %+v lacks a field", m)
 		}
-		st := f.Await(m.Name, 10*time.Second, "a role", func(st actions.Status) bool { return st.Role != "unknown" })
+		st := f.Await(m.Name, "a role", func(st actions.Status) bool { return st.Role != "unknown" })
 		if st.Name != m.Name || st.System != m.System {
 			t.Errorf("%s answers as %s of %s", m.Name, st.Name, st.System)
 		}
@@ -41,7 +41,7 @@ func TestSimulatedTimeGoesOnAfterARestart(t *testing.T) {
 	exe := simtest.Binary(t)
 	dir := t.TempDir()
 	start := func() *fleet.Fleet {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), simtest.WaitLimit)
 		defer cancel()
 		f, err := fleet.Start(ctx, fleet.Options{StateDir: dir, Systems: []string{"infocast"}, Speed: 3600, Exe: exe})
 		if err != nil {

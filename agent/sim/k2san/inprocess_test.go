@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilops/vigil/agent/sim"
 	"github.com/vigilops/vigil/agent/sim/k2san"
+	"github.com/vigilops/vigil/agent/sim/simtest"
 )
 
 // run runs one of the system's simulated programs in this process, as
@@ -21,7 +22,9 @@ func run(t *testing.T, name, state string, args ...string) error {
 	t.Helper()
 	for _, sv := range k2san.System().Services {
 		if sv.Name == name {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// A bound for a program that does not fail as it should, not a
+			// measure: generous for a loaded machine.
+			ctx, cancel := context.WithTimeout(context.Background(), simtest.WaitLimit)
 			defer cancel()
 			env := &sim.Env{State: state, Clock: sim.NewClock(time.Now(), 1000), Args: args,
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -179,7 +182,7 @@ func TestRestartedPairKeepsItsPrimary(t *testing.T) {
 	}
 	await := func(name, key, want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(simtest.WaitLimit)
 		for state(name, key) != want {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: %s is %q, want %q", name, key, state(name, key), want)

@@ -84,7 +84,7 @@ func Start(t testing.TB, speed float64, profiles ...string) *Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
 	defer cancel()
 	f, err := fleet.Start(ctx, fleet.Options{StateDir: filepath.Join(dir, "fleet"), Systems: profiles, Speed: speed,
 		Exe: exe, Trust: fp, Quiet: true, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -153,10 +153,18 @@ func (f *Fleet) Client(name string) *actions.Client {
 	return c
 }
 
+// WaitLimit bounds every wait of a simulation test: for a member to reach a
+// state, for an answer. It is long because it is not a measure: what takes
+// a few hundred milliseconds on a quiet machine can take many seconds on a
+// loaded one under -race, and a test that passes only on a quiet machine
+// is a broken test. How long a simulated system takes to do something is
+// checked, where it is the point, in simulated time from its own facts.
+const WaitLimit = 2 * time.Minute
+
 // Status is the named member's status now.
 func (f *Fleet) Status(name string) actions.Status {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
 	defer cancel()
 	st, err := f.Client(name).Status(ctx)
 	if err != nil {
@@ -166,10 +174,12 @@ func (f *Fleet) Status(name string) actions.Status {
 }
 
 // Await polls the named member's status until ok holds, and fails the test
-// with what was last seen if it does not within timeout.
-func (f *Fleet) Await(name string, timeout time.Duration, what string, ok func(actions.Status) bool) actions.Status {
+// with what was last seen if it does not within WaitLimit. It waits for a
+// state, never for a time: a test that must say how soon something
+// happened says it in simulated time, from the facts.
+func (f *Fleet) Await(name, what string, ok func(actions.Status) bool) actions.Status {
 	f.t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(WaitLimit)
 	for {
 		st := f.Status(name)
 		if ok(st) {
@@ -177,7 +187,7 @@ func (f *Fleet) Await(name string, timeout time.Duration, what string, ok func(a
 		}
 		if time.Now().After(deadline) {
 			f.t.Fatalf("%s: not within %v; %s is %s (%s, role error %q), services %v, facts %v, fact errors %v",
-				what, timeout, name, st.Role, st.VendorRole, st.RoleError, st.Services, st.Facts, st.FactErrors)
+				what, WaitLimit, name, st.Role, st.VendorRole, st.RoleError, st.Services, st.Facts, st.FactErrors)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -198,7 +208,7 @@ func (f *Fleet) Do(name, action string, params map[string]string) actions.Result
 // Try performs an action on the named member, or its dry run.
 func (f *Fleet) Try(name, action string, params map[string]string, dryRun bool) (actions.Result, error) {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
 	defer cancel()
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -63,10 +63,10 @@ func outcome(t *testing.T, r actions.Result) actions.Outcome {
 
 // awaitCopyBack waits for a copy-back onto member to be seen in progress
 // and then complete.
-func awaitCopyBack(t *testing.T, f *simtest.Fleet, member string, timeout time.Duration) {
+func awaitCopyBack(t *testing.T, f *simtest.Fleet, member string) {
 	t.Helper()
 	var seen []string
-	f.Await(member, timeout, member+" receives the standby's footage, with progress", func(st actions.Status) bool {
+	f.Await(member, member+" receives the standby's footage, with progress", func(st actions.Status) bool {
 		pr := st.Facts["copy_back_progress"]
 		if st.Facts["copy_back"] == "receiving" && (len(seen) == 0 || seen[len(seen)-1] != pr) {
 			seen = append(seen, pr)
@@ -94,13 +94,13 @@ func TestFailover(t *testing.T) {
 
 	// Final Checks: the standby reports PRIMARY STANDBY, the physical
 	// servers host their logical servers, nobody has issues.
-	st := f.Await(sb, 10*time.Second, "standby idle", standingBy)
-	f.Await(sb, 5*time.Second, "standby's system log says PRIMARY STANDBY", func(st actions.Status) bool {
+	st := f.Await(sb, "standby idle", standingBy)
+	f.Await(sb, "standby's system log says PRIMARY STANDBY", func(st actions.Status) bool {
 		return st.Facts["system_log_failover"] == "a PRIMARY STANDBY server"
 	})
-	f.Await(p1, 5*time.Second, "physical 1 hosts logical server 1", hosting("1"))
-	f.Await(p2, 5*time.Second, "physical 2 hosts logical server 2", hosting("2"))
-	f.Await(sb, 5*time.Second, "the standby has checked both physical servers", func(st actions.Status) bool {
+	f.Await(p1, "physical 1 hosts logical server 1", hosting("1"))
+	f.Await(p2, "physical 2 hosts logical server 2", hosting("2"))
+	f.Await(sb, "the standby has checked both physical servers", func(st actions.Status) bool {
 		return strings.Contains(st.Facts["failover_peers"], p1+": hosting logical server 1") &&
 			strings.Contains(st.Facts["failover_peers"], p2+": hosting logical server 2") && st.Facts["failover_check"] == "OK"
 	})
@@ -131,7 +131,7 @@ func TestFailover(t *testing.T) {
 
 	// A bad event file is rejected, naming the file, and counted as an issue.
 	f.Do(p1, "taskfile.drop", map[string]string{"queue": "events", "name": "bad.event", "content": "cause = Disk Fault\n"})
-	f.Await(p1, 3*time.Second, "bad event file reported", func(st actions.Status) bool {
+	f.Await(p1, "bad event file reported", func(st actions.Status) bool {
 		return st.Facts["log_issues"] == "1" && strings.Contains(st.Facts["last_issue"], "bad.event: cause \"Disk Fault\" is not a cause name")
 	})
 
@@ -141,7 +141,7 @@ func TestFailover(t *testing.T) {
 	f.Do(sb, "settings.set", map[string]string{"dir": "config", "path": "failover.ini", "key": "Failover.TakeoverSeconds", "value": "8"})
 	f.Do(sb, "settings.set", map[string]string{"dir": "config", "path": "failover.ini", "key": "Failover.CopyBackMBps", "value": "5"})
 	f.Do(sb, "service.restart", map[string]string{"service": "wavestore"})
-	st = f.Await(sb, 10*time.Second, "standby back with the new takeover time, monitoring both", func(st actions.Status) bool {
+	st = f.Await(sb, "standby back with the new takeover time, monitoring both", func(st actions.Status) bool {
 		return standingBy(st) && st.Facts["takeover_seconds_in_effect"] == "8" &&
 			strings.Contains(st.Facts["failover_peers"], p1+": hosting logical server 1") &&
 			strings.Contains(st.Facts["failover_peers"], p2+": hosting logical server 2")
@@ -154,13 +154,12 @@ func TestFailover(t *testing.T) {
 	// Physical server 1's recording service crashes.
 	f.Crash(p1, "wavestore")
 	crashed := time.Now()
-	f.Await(p1, time.Second, "physical 1 failed", func(st actions.Status) bool {
+	f.Await(p1, "physical 1 failed", func(st actions.Status) bool {
 		return st.Role == "failed" && st.Services["wavestore"] == "failed"
 	})
-	limit := time.Duration(float64(takeover)*float64(time.Second)/speed) + 3*time.Second
-	st = f.Await(sb, limit, "the standby hosts logical server 1 within the takeover time", hosting("1"))
-	t.Logf("standby took over logical server 1 %v (wall) after the crash; takeover time %d s simulated = %v wall, limit %v",
-		time.Since(crashed).Round(10*time.Millisecond), takeover, time.Duration(takeover)*time.Second/speed, limit)
+	st = f.Await(sb, "the standby hosts logical server 1", hosting("1"))
+	t.Logf("standby took over logical server 1 %v (wall) after the crash; takeover time %d s simulated = %v wall",
+		time.Since(crashed).Round(10*time.Millisecond), takeover, time.Duration(takeover)*time.Second/speed)
 	missed := factInt(t, st, "missed_seconds")
 	t.Logf("seconds of recording missed: %d (takeover %d s); last takeover: %s", missed, takeover, st.Facts["last_takeover"])
 	if missed < takeover-1 || missed > takeover+5 {
@@ -174,7 +173,7 @@ func TestFailover(t *testing.T) {
 	}
 	// Recording continues there.
 	from := simTime(t, st, "recorded_until")
-	f.Await(sb, 3*time.Second, "recording continues on the standby", func(st actions.Status) bool {
+	f.Await(sb, "recording continues on the standby", func(st actions.Status) bool {
 		u, err := time.Parse(time.RFC3339, st.Facts["recorded_until"])
 		return err == nil && u.Sub(from) >= 5*time.Second && hosting("1")(st)
 	})
@@ -185,27 +184,27 @@ func TestFailover(t *testing.T) {
 	// Physical 1 comes back, takes over again; the standby's footage is
 	// copied back, with progress.
 	f.Do(p1, "service.start", map[string]string{"service": "wavestore"})
-	st = f.Await(p1, 5*time.Second, "physical 1 hosts logical server 1 again", hosting("1"))
+	st = f.Await(p1, "physical 1 hosts logical server 1 again", hosting("1"))
 	t.Logf("physical 1 back: %d s missed at failback; %s", factInt(t, st, "missed_seconds"), st.Facts["last_takeover"])
-	f.Await(sb, 5*time.Second, "the standby is a standby again", standingBy)
-	awaitCopyBack(t, f, p1, 20*time.Second)
-	f.Await(sb, 5*time.Second, "the standby's side of the copy-back done", func(st actions.Status) bool {
+	f.Await(sb, "the standby is a standby again", standingBy)
+	awaitCopyBack(t, f, p1)
+	f.Await(sb, "the standby's side of the copy-back done", func(st actions.Status) bool {
 		return st.Facts["copy_back"] == "done" && st.Facts["copy_back_progress"] == "100"
 	})
 
 	// Failover on Event: a disk fault runs script 99 on physical 2.
 	f.Do(p2, "taskfile.drop", map[string]string{"queue": "events", "name": "disk-fault.event", "content": "cause = DiskFault\ndetail = disk B\n"})
-	st = f.Await(p2, 3*time.Second, "physical 2 is 99 FAILED", func(st actions.Status) bool {
+	st = f.Await(p2, "physical 2 is 99 FAILED", func(st actions.Status) bool {
 		return st.Role == "failed" && st.Facts["status"] == "99 FAILED"
 	})
 	if st.Facts["recording"] != "no" || st.Facts["secondary_interfaces"] != "none" || st.Facts["arbitration"] != "not contending: 99 FAILED" {
 		t.Errorf("FAILED physical 2: recording %q, secondary interfaces %q, arbitration %q", st.Facts["recording"], st.Facts["secondary_interfaces"], st.Facts["arbitration"])
 	}
-	f.Await(sb, 3*time.Second, "the standby hosts logical server 2", hosting("2"))
+	f.Await(sb, "the standby hosts logical server 2", hosting("2"))
 	// Clearing the fault clears FAILED, but the server stays out of
 	// arbitration until it is restarted.
 	f.Do(p2, "taskfile.drop", map[string]string{"queue": "events", "name": "disk-fault-cleared.event", "content": "cause = DiskFault\nstate = cleared\n"})
-	f.Await(p2, 3*time.Second, "FAILED cleared with its cause", func(st actions.Status) bool {
+	f.Await(p2, "FAILED cleared with its cause", func(st actions.Status) bool {
 		return st.Facts["status"] == "0 OK" && st.Facts["restart_required"] == "yes"
 	})
 	time.Sleep(time.Duration(takeover) * time.Second / speed * 2) // several heartbeats and takeover periods
@@ -216,17 +215,17 @@ func TestFailover(t *testing.T) {
 		t.Errorf("the standby lost logical server 2 to a server that was FAILED: %s %q", st.Role, st.Facts["hosted_logical_server"])
 	}
 	f.Do(p2, "service.restart", map[string]string{"service": "wavestore"})
-	f.Await(p2, 5*time.Second, "physical 2 restarted hosts logical server 2", func(st actions.Status) bool {
+	f.Await(p2, "physical 2 restarted hosts logical server 2", func(st actions.Status) bool {
 		return hosting("2")(st) && st.Facts["status"] == "0 OK" && st.Facts["restart_required"] == "no"
 	})
-	f.Await(sb, 5*time.Second, "the standby is a standby again", standingBy)
+	f.Await(sb, "the standby is a standby again", standingBy)
 	// The standby restarts in the middle of the copy-back: it resumes.
-	f.Await(p2, 10*time.Second, "copy-back under way", func(st actions.Status) bool {
+	f.Await(p2, "copy-back under way", func(st actions.Status) bool {
 		n, _ := strconv.Atoi(st.Facts["copy_back_progress"])
 		return st.Facts["copy_back"] == "receiving" && n > 0
 	})
 	f.Do(sb, "service.restart", map[string]string{"service": "wavestore"})
-	awaitCopyBack(t, f, p2, 20*time.Second)
+	awaitCopyBack(t, f, p2)
 	if st := f.Status(p2); st.Facts["log_issues"] != "1" || !strings.Contains(st.Facts["last_issue"], "interrupted") {
 		t.Errorf("physical 2 should report the interrupted copy-back: %s issues, last %q", st.Facts["log_issues"], st.Facts["last_issue"])
 	}
@@ -240,7 +239,7 @@ func TestFailover(t *testing.T) {
 	if *out.ExitCode != 0 || !strings.Contains(out.Output, "left the failover group") {
 		t.Errorf("failover-delete: exit %v, output %q", out.ExitCode, out.Output)
 	}
-	st = f.Await(sb, 3*time.Second, "the standby has no failover configuration", func(st actions.Status) bool {
+	st = f.Await(sb, "the standby has no failover configuration", func(st actions.Status) bool {
 		return st.Facts["failover_enabled"] == "0" && st.Facts["failover_mode"] == "None" && st.Role == "out-of-service" &&
 			st.Facts["system_log_failover"] == "not part of a failover group"
 	})
@@ -252,20 +251,19 @@ func TestFailover(t *testing.T) {
 	}
 	// And it stays so across a restart.
 	f.Do(sb, "service.restart", map[string]string{"service": "wavestore"})
-	f.Await(sb, 5*time.Second, "the standby restarted outside the failover group", func(st actions.Status) bool {
+	f.Await(sb, "the standby restarted outside the failover group", func(st actions.Status) bool {
 		return st.Role == "out-of-service" && st.Services["wavestore"] == "running" && st.Facts["arbitration"] == "not part of a failover group"
 	})
 }
 
 // TestCrashShowsFailed: a simulated service killed with SIGKILL shows as
-// failed in its agent's status within a second, and the agent keeps
-// answering.
+// failed in its agent's status, and the agent keeps answering.
 func TestCrashShowsFailed(t *testing.T) {
 	f := simtest.Start(t, speed, "wavestore")
-	f.Await(sb, 10*time.Second, "standby idle", standingBy)
+	f.Await(sb, "standby idle", standingBy)
 	pid := f.Crash(sb, "wavestore")
 	start := time.Now()
-	st := f.Await(sb, time.Second, "standby's service failed", func(st actions.Status) bool {
+	st := f.Await(sb, "standby's service failed", func(st actions.Status) bool {
 		return st.Services["wavestore"] == "failed" && st.Role == "failed"
 	})
 	t.Logf("pid %d killed; %s shows %s (service %s) after %v; role error %q", pid, sb, st.Role, st.Services["wavestore"],
@@ -281,5 +279,5 @@ func TestCrashShowsFailed(t *testing.T) {
 		t.Errorf("configuration facts should stay readable: failover_mode %q", st.Facts["failover_mode"])
 	}
 	f.Do(sb, "service.start", map[string]string{"service": "wavestore"})
-	f.Await(sb, 5*time.Second, "standby back", standingBy)
+	f.Await(sb, "standby back", standingBy)
 }
