@@ -87,7 +87,7 @@ func awaitCopyBack(t *testing.T, f *simtest.Fleet, member string) {
 
 // TestFailover follows the document through the agent API alone: the
 // configuration a wizard checks, a crash of physical server 1 taken over by
-// the standby within the configured time, the failback with copy-back, a
+// the standby after the configured time, the failback with copy-back, a
 // failover on event (script 99, status 99 FAILED) and failover-delete.
 func TestFailover(t *testing.T) {
 	f := simtest.Start(t, speed, "wavestore")
@@ -152,6 +152,7 @@ func TestFailover(t *testing.T) {
 	}
 
 	// Physical server 1's recording service crashes.
+	written := simTime(t, f.Status(p1), "recorded_until")
 	f.Crash(p1, "wavestore")
 	crashed := time.Now()
 	f.Await(p1, "physical 1 failed", func(st actions.Status) bool {
@@ -160,10 +161,22 @@ func TestFailover(t *testing.T) {
 	st = f.Await(sb, "the standby hosts logical server 1", hosting("1"))
 	t.Logf("standby took over logical server 1 %v (wall) after the crash; takeover time %d s simulated = %v wall",
 		time.Since(crashed).Round(10*time.Millisecond), takeover, time.Duration(takeover)*time.Second/speed)
+	// How soon is told in simulated time, which every process of the fleet
+	// shares: not before the takeover time (the standby waited for it),
+	// and no more missed than the gap between the last footage physical 1
+	// wrote before the crash and the takeover, give or take a heartbeat.
+	// How much later than the takeover time it came depends on how busy
+	// the machine is, and is only logged.
 	missed := factInt(t, st, "missed_seconds")
-	t.Logf("seconds of recording missed: %d (takeover %d s); last takeover: %s", missed, takeover, st.Facts["last_takeover"])
-	if missed < takeover-1 || missed > takeover+5 {
-		t.Errorf("missed_seconds = %d; want about the takeover time, %d s", missed, takeover)
+	takenAt, err := time.Parse(time.RFC3339, strings.Fields(st.Facts["last_takeover"])[0])
+	if err != nil {
+		t.Fatalf("last takeover %q does not start with its time: %v", st.Facts["last_takeover"], err)
+	}
+	gap := int(takenAt.Sub(written) / time.Second)
+	t.Logf("seconds of recording missed: %d (takeover %d s, %d s between physical 1's last written footage and the takeover); last takeover: %s",
+		missed, takeover, gap, st.Facts["last_takeover"])
+	if missed < takeover-1 || missed > gap+2 {
+		t.Errorf("missed_seconds = %d; want from the takeover time, %d s, to the %d s since physical 1's last footage", missed, takeover, gap)
 	}
 	if st.Facts["secondary_interfaces"] != "192.168.10.101" || !strings.Contains(st.Facts["last_notification"], p1+" failed") {
 		t.Errorf("standby: secondary interfaces %q, last notification %q", st.Facts["secondary_interfaces"], st.Facts["last_notification"])
@@ -207,7 +220,18 @@ func TestFailover(t *testing.T) {
 	f.Await(p2, "FAILED cleared with its cause", func(st actions.Status) bool {
 		return st.Facts["status"] == "0 OK" && st.Facts["restart_required"] == "yes"
 	})
-	time.Sleep(time.Duration(takeover) * time.Second / speed * 2) // several heartbeats and takeover periods
+	// Physical 2 beats again, as a server that does not contend. Once the
+	// standby has heard it so, and has gone on recording logical server 2
+	// for two more takeover periods of simulated time, physical 2 has had
+	// every chance to win arbitration: then nothing has changed.
+	st = f.Await(sb, "the standby hears physical 2 not contending", func(st actions.Status) bool {
+		return strings.Contains(st.Facts["failover_peers"], p2+": not contending (restart required)")
+	})
+	heard := simTime(t, st, "recorded_until")
+	f.Await(sb, "the standby records two more takeover periods (or loses logical server 2)", func(st actions.Status) bool {
+		u, err := time.Parse(time.RFC3339, st.Facts["recorded_until"])
+		return !hosting("2")(st) || err == nil && u.Sub(heard) >= 2*time.Duration(takeover)*time.Second
+	})
 	if st := f.Status(p2); st.Role != "failed" || st.Facts["hosted_logical_server"] != "none" || st.Facts["arbitration"] != "not contending until restarted" {
 		t.Errorf("physical 2 won arbitration before a restart: %s, hosts %q, %q", st.Role, st.Facts["hosted_logical_server"], st.Facts["arbitration"])
 	}
