@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/agent/sim"
 	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/agent/sim/simtest"
 )
@@ -63,7 +64,13 @@ func TestSimulatedTimeGoesOnAfterARestart(t *testing.T) {
 		return doc.SimulatedTime
 	}
 	f := start()
-	time.Sleep(500 * time.Millisecond) // half an hour of simulated time
+	// Wait until the fleet's simulated time is half an hour ahead of the
+	// wall clock. A clock started now at the fleet's speed reads no later
+	// than the fleet's, which started before Start returned.
+	behind := sim.NewClock(time.Now(), 3600)
+	for !behind.Now().After(time.Now().Add(30 * time.Minute)) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	f.Stop()
 	stopped := read()
 	if !stopped.After(time.Now().Add(20 * time.Minute)) {
