@@ -108,13 +108,18 @@ sleep 1000 &
 echo $! >"$1.tmp" && mv "$1.tmp" "$1"
 wait
 `)
-	e := NewCommandRun([]Command{{Name: "hang", Argv: []string{script, childFile}, Timeout: 300 * time.Millisecond}})
+	// The timeout must leave the shell time to start, print and fork before
+	// it fires, however busy the machine: a few milliseconds on a quiet
+	// one, far more on a loaded one under -race.
+	e := NewCommandRun([]Command{{Name: "hang", Argv: []string{script, childFile}, Timeout: 2 * time.Second}})
 	begin := time.Now()
 	out, err := e.Do(context.Background(), map[string]string{"command": "hang"}, false)
-	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
-		t.Fatalf("a command past its timeout: %v, want an error saying it timed out after 300ms", err)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 2s") {
+		t.Fatalf("a command past its timeout: %v, want an error saying it timed out after 2s", err)
 	}
-	if took := time.Since(begin); took > 5*time.Second {
+	// Against the child's 1000 s, a minute tells "killed at the timeout"
+	// from "waited for the child" however busy the machine is.
+	if took := time.Since(begin); took > time.Minute {
 		t.Errorf("the timed-out command took %s to return", took)
 	}
 	if !out.Changed || out.Output != "starting\n" || out.ExitCode != nil {
