@@ -99,7 +99,10 @@ func (p *inProcess) diag(member, key string) string {
 
 func (p *inProcess) await(member, key string, ok func(string) bool) string {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: a bound for a stuck test, not a measure. The four services
+	// share this process with the race detector on a machine that may be
+	// busy with other work.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		v := p.diag(member, key)
 		if ok(v) {
