@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -123,9 +124,20 @@ func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s%s: %s: %s", c.base, path, resp.Status, body)
+		return nil, &StatusError{URL: c.base + path, Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	}
 	return resp, nil
+}
+
+// StatusError is an answer from an agent that is not 200 OK.
+type StatusError struct {
+	URL    string
+	Status int
+	Body   string // the start of what the agent said
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: %d %s: %s", e.URL, e.Status, http.StatusText(e.Status), e.Body)
 }
 
 // Audit fetches up to a page of the agent's audit entries newer than since

@@ -186,59 +186,85 @@ func TestAlertOutboxSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestAlertBurstCoalescesIntoOneMessage queues a burst of events within the
-// window: nothing goes out before the window closes, then one message lists
-// every event. An event after that starts a new message.
-func TestAlertBurstCoalescesIntoOneMessage(t *testing.T) {
+// TestAlertFirstGoesAtOnceTheRestCoalesce: the first email of an incident
+// leaves at once, with the events of the same moment (a server down and
+// its system failing over); what follows within the window after it waits
+// for the window's end and goes as one message that says what changed
+// since. An event after a quiet window is a new incident, sent at once.
+func TestAlertFirstGoesAtOnceTheRestCoalesce(t *testing.T) {
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	st := openStore(t, t.TempDir())
 	o, _ := testOutbox(t, st, staticSource(settingsFor(srv, TLSStartTLS))) // default window: 10 s
-	clk := &clock{t: time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)}
+	o.loc = time.UTC
+	start := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
 	o.now = clk.Now
 	ctx := context.Background()
-	burst := []model.Event{
-		event("K2server1", "k2-san", model.EventDown, model.SeverityCritical),
-		event("K2server2", "k2-san", model.EventRole, model.SeverityWarning),
-		event("", "k2-san", model.EventNoPrimary, model.SeverityCritical),
-		event("AS-1", "redstor", model.EventLag, model.SeverityWarning),
-		event("AS-2", "redstor", model.EventUnreachable, model.SeverityWarning),
-	}
-	for i, e := range burst {
-		clk.Set(clk.Now().Add(time.Second))
+	enqueue := func(at time.Duration, e model.Event, summary string) {
+		t.Helper()
+		clk.Set(start.Add(at))
 		e.Time = clk.Now()
-		if err := o.Enqueue(ctx, e, Context{Summary: fmt.Sprintf("state %d", i)}); err != nil {
+		if err := o.Enqueue(ctx, e, Context{Summary: summary}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clk.Set(clk.Now().Add(time.Second)) // 6 s after the first: the window is open
-	o.sendDue(ctx)
-	if srv.Sessions() != 0 {
-		t.Fatal("the sender did not wait for the window to close")
+	sendAt := func(at time.Duration) {
+		clk.Set(start.Add(at))
+		o.sendDue(ctx)
 	}
-	clk.Set(clk.Now().Add(5 * time.Second))
-	o.sendDue(ctx)
-	msgs := srv.Wait(1, mailWait)
-	h, body := decoded(t, msgs[0].Data)
-	if got := h.Get("Subject"); !strings.HasPrefix(got, "[CRITICAL] 5 events: K2server1 down (k2-san), k2-san no-primary") {
-		t.Errorf("Subject = %q", got)
+	enqueue(0, event("K2server1", "k2-san", model.EventDown, model.SeverityCritical), "state 0")
+	enqueue(200*time.Millisecond, event("", "k2-san", string(model.VerdictFailingOver), model.SeverityWarning), "state 1")
+	sendAt(500 * time.Millisecond)
+	if srv.Sessions() != 0 {
+		t.Fatal("the first email went before the events of the same moment could join it")
+	}
+	sendAt(FirstAlertSettle)
+	first := srv.Wait(1, mailWait)[0]
+	h, body := decoded(t, first.Data)
+	if got := h.Get("Subject"); !strings.HasPrefix(got, "[CRITICAL] 2 events: K2server1 down (k2-san), k2-san FAILING OVER") {
+		t.Errorf("first Subject = %q", got)
+	}
+	if strings.Contains(body, "since the alert") {
+		t.Errorf("the first email of an incident says it follows another:\n%s", body)
+	}
+
+	// What follows within the window is gathered into the next message.
+	burst := []model.Event{
+		event("K2server2", "k2-san", model.EventRole, model.SeverityWarning),
+		event("", "k2-san", string(model.VerdictFailedOver), model.SeverityWarning),
+		event("AS-2", "redstor", model.EventUnreachable, model.SeverityWarning),
+	}
+	for i, e := range burst {
+		enqueue(time.Duration(2+i)*time.Second, e, fmt.Sprintf("state %d", i+2))
+	}
+	sendAt(6 * time.Second)
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d messages before the window after the first closed, want 1", n)
+	}
+	sendAt(FirstAlertSettle + 10*time.Second)
+	msgs := srv.Wait(2, mailWait)
+	h, body = decoded(t, msgs[1].Data)
+	if got := h.Get("Subject"); !strings.HasPrefix(got, "[WARNING] 3 events: k2-san FAILED OVER, K2server2 role (k2-san)") {
+		t.Errorf("second Subject = %q", got)
+	}
+	if !strings.Contains(body, "What changed since the alert of 14:00:01 UTC") {
+		t.Errorf("the second email does not say what it follows:\n%s", body)
 	}
 	for i, e := range burst {
 		if want := fmt.Sprintf("%d. [%s] %s", i+1, strings.ToUpper(string(e.Severity)), headline(model.OutboxEvent{Server: e.Server, System: e.System, Kind: e.Kind})); !strings.Contains(body, want) {
 			t.Errorf("body lacks %q:\n%s", want, body)
 		}
-		if !strings.Contains(body, fmt.Sprintf("state %d", i)) {
-			t.Errorf("body lacks the summary of event %d", i)
+		if !strings.Contains(body, fmt.Sprintf("state %d", i+2)) {
+			t.Errorf("body lacks the summary of event %d", i+2)
 		}
 	}
-	clk.Set(clk.Now().Add(time.Second))
-	if err := o.Enqueue(ctx, event("AS-1", "redstor", model.EventUp, model.SeverityWarning), Context{}); err != nil {
-		t.Fatal(err)
-	}
-	clk.Set(clk.Now().Add(11 * time.Second))
-	o.sendDue(ctx)
-	srv.Wait(2, mailWait)
-	if st := status(t, o); st.Sent != 2 || st.Pending != 0 {
-		t.Errorf("status %+v, want 2 sent", st)
+
+	// A quiet window later, a new incident: at once again.
+	enqueue(40*time.Second, event("AS-1", "redstor", model.EventDown, model.SeverityCritical), "")
+	sendAt(40*time.Second + FirstAlertSettle)
+	srv.Wait(3, mailWait)
+	if st := status(t, o); st.Sent != 3 || st.Pending != 0 {
+		t.Errorf("status %+v, want 3 sent", st)
 	}
 }
 

@@ -132,11 +132,14 @@ func clean(s string, max int) string {
 	return s
 }
 
-// headline is "K2server1 down (k2-san)", or "k2-san split-brain" for an
-// event of a whole system.
+// headline is "K2server1 down (k2-san)", or "k2-san FAILED OVER" for a
+// verdict on a whole system.
 func headline(e model.OutboxEvent) string {
 	server, system := clean(e.Server, 64), clean(e.System, 64)
 	kind := clean(e.Kind, 32)
+	if v, err := model.ParseVerdict(e.Kind); err == nil && server == "" {
+		kind = v.Label()
+	}
 	switch {
 	case server != "" && system != "":
 		return server + " " + kind + " (" + system + ")"
@@ -178,7 +181,14 @@ func subject(evs []model.OutboxEvent) string {
 		return tag + headline(evs[0])
 	}
 	sorted := slices.Clone(evs)
-	slices.SortStableFunc(sorted, func(a, b model.OutboxEvent) int { return b.Severity.Rank() - a.Severity.Rank() })
+	// The most severe first; of equal severity, a system's verdict before
+	// the servers' events behind it.
+	slices.SortStableFunc(sorted, func(a, b model.OutboxEvent) int {
+		if d := b.Severity.Rank() - a.Severity.Rank(); d != 0 {
+			return d
+		}
+		return isVerdict(b) - isVerdict(a)
+	})
 	s := tag + strconv.Itoa(len(evs)) + " events: "
 	for i, e := range sorted {
 		h := headline(e)
@@ -193,8 +203,25 @@ func subject(evs []model.OutboxEvent) string {
 	return s
 }
 
+func isVerdict(e model.OutboxEvent) int {
+	if _, err := model.ParseVerdict(e.Kind); err == nil && e.Server == "" {
+		return 1
+	}
+	return 0
+}
+
 // happened says in words what an event means.
 func happened(e model.OutboxEvent) string {
+	if v, err := model.ParseVerdict(e.Kind); err == nil && e.Server == "" {
+		s := clean(e.System, 64) + " is now " + v.Label()
+		if from, err := model.ParseVerdict(e.From); err == nil && e.From != "" {
+			s += " (it was " + from.Label() + ")"
+		}
+		if d := clean(e.Detail, 800); d != "" {
+			s += ": " + d
+		}
+		return s
+	}
 	who := clean(e.Server, 64)
 	if who == "" {
 		who = clean(e.System, 64)
@@ -256,9 +283,14 @@ func when(t time.Time, loc *time.Location) string {
 	return s
 }
 
-// body is the plain-text body of an alert about evs (oldest first).
-func body(evs []model.OutboxEvent, loc *time.Location, host string) string {
+// body is the plain-text body of an alert about evs (oldest first). A
+// message that follows another within the window (follows is when that
+// one closed) says so first.
+func body(evs []model.OutboxEvent, follows time.Time, loc *time.Location, host string) string {
 	var b strings.Builder
+	if !follows.IsZero() {
+		fmt.Fprintf(&b, "What changed since the alert of %s:\n\n", follows.In(loc).Format("15:04:05 MST"))
+	}
 	if len(evs) == 1 {
 		fmt.Fprintf(&b, "%s\n\n", subject(evs))
 	} else {
@@ -319,7 +351,7 @@ func alertLetter(m *model.OutboxMessage, from string, loc *time.Location) (lette
 	}
 	return letter{
 		from: fromH, to: strings.Split(m.Recipients, ","), messageID: m.MessageID, date: date.In(loc),
-		subject: subject(m.Events), body: body(m.Events, loc, hostName()),
+		subject: subject(m.Events), body: body(m.Events, m.Follows, loc, hostName()),
 		extra: [][2]string{{"X-Vigil-Severity", clean(string(highest(m.Events)), 16)}, {"X-Vigil-Events", strings.Join(ids, ", ")}},
 	}, nil
 }

@@ -82,7 +82,7 @@ func TestAlertMessageFormat(t *testing.T) {
 // system.
 func TestAlertSubjectForSystemEvent(t *testing.T) {
 	got := subject([]model.OutboxEvent{{System: "k2-san", Kind: model.EventSplitBrain, Severity: model.SeverityCritical}})
-	if got != "[CRITICAL] k2-san split-brain" {
+	if got != "[CRITICAL] k2-san SPLIT BRAIN" {
 		t.Errorf("subject %q", got)
 	}
 }

@@ -25,6 +25,12 @@ type Context struct {
 	Procedure string
 }
 
+// FirstAlertSettle is how long the first email of an incident waits for
+// the events of the same moment to join it: a primary's agent dies, and
+// its system's verdict changes within milliseconds. The coalescing window
+// applies from the second email on.
+const FirstAlertSettle = time.Second
+
 // Outbox queues alerts in the console store and sends them by email.
 //
 // Exactly once, and where it is only at least once:
@@ -126,7 +132,7 @@ func (o *Outbox) Record(ctx context.Context, e model.Event, c Context) (model.Ev
 	now := o.now()
 	stored, queued, err := o.store.EnqueueAlert(ctx, model.AlertRequest{
 		Event: e, Summary: c.Summary, Procedure: c.Procedure, Recipients: strings.Join(rcpt, ","),
-		Now: now, Window: s.Window(), JoinHeld: s.Quiet.active(now.In(o.loc)),
+		Now: now, Window: s.Window(), Settle: FirstAlertSettle, JoinHeld: s.Quiet.active(now.In(o.loc)),
 		NewMessageID: func() string { return newMessageID(s.From) },
 	})
 	if err != nil {

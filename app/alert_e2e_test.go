@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io"
 	"mime/quotedprintable"
 	"os"
@@ -15,18 +16,68 @@ import (
 	"github.com/vigilops/vigil/monitor"
 )
 
-// TestKilledAgentSendsOneEmail: with alerts set up (`vigil alert set`, a
-// real SMTP server with STARTTLS in the test), killing a paired agent
-// process makes `vigil watch` print a down event and the console send
-// exactly one email about it, saying what happened, where and what the
-// console knows now.
-func TestKilledAgentSendsOneEmail(t *testing.T) {
+// mailBody is a message's body, decoded.
+func mailBody(t *testing.T, raw []byte) string {
+	t.Helper()
+	if i := strings.Index(string(raw), "\r\n\r\n"); i >= 0 {
+		raw = raw[i+4:]
+	}
+	decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(string(raw))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(decoded)
+}
+
+// outboxSettled waits until the console's outbox has nothing pending and
+// returns how many messages it sent: after that, nothing more goes out
+// until a new event is recorded.
+func outboxSettled(t *testing.T, c *console) int {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		st, err := c.alerts.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 0 {
+			return int(st.Sent)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts still pending after a minute: %+v", st)
+		}
+	}
+}
+
+// nextEvent waits for the event of kind about server ("" for the system).
+func nextEvent(t *testing.T, events <-chan model.Event, kind, server string) model.Event {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == kind && e.Server == server {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for %q within a minute", kind, server)
+		}
+	}
+}
+
+// TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged: with alerts set up
+// (`vigil alert set`, a real SMTP server with STARTTLS in the test), killing
+// a paired primary's agent process sends the first email at once (not
+// after the coalescing window): the server down and its system failing
+// over, with what the console knows now. When the standby takes over, the
+// next email says the system failed over and names the procedure to run.
+// Each transition is in one email, and nothing is sent twice.
+func TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
 	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
 		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
-		"--coalesce", "1s", "--data", data); code != 0 {
+		"--coalesce", "2s", "--data", data); code != 0 {
 		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
 	}
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
@@ -34,7 +85,7 @@ func TestKilledAgentSendsOneEmail(t *testing.T) {
 	c, updates, _ := testConsole(t, data)
 	events, cancel := c.mon.SubscribeEvents()
 	defer cancel()
-	waitFor(t, updates, 10*time.Second, "both agents up", func() bool {
+	waitFor(t, updates, 30*time.Second, "both agents up", func() bool {
 		up := 0
 		for _, v := range c.mon.Snapshot() {
 			if v.System == "watched" && v.Health == model.HealthUp {
@@ -44,41 +95,40 @@ func TestKilledAgentSendsOneEmail(t *testing.T) {
 		return up == 2
 	})
 	agents[0].cmd.Process.Signal(syscall.SIGKILL)
-	deadline := time.After(10 * time.Second)
-	for got := false; !got; {
-		select {
-		case e := <-events:
-			got = e.Kind == model.EventDown && e.Server == "K2server1"
-		case <-deadline:
-			t.Fatal("no down event within 10 s")
+	nextEvent(t, events, model.EventDown, "K2server1")
+	nextEvent(t, events, string(model.VerdictFailingOver), "")
+	first := srv.Wait(1, time.Minute)[0]
+	subject, body := alerttest.Header(first.Data, "Subject"), mailBody(t, first.Data)
+	t.Logf("first email:\n%s\n%s", subject, body)
+	if want := "[CRITICAL] 2 events: K2server1 down (watched), watched FAILING OVER"; subject != want {
+		t.Errorf("first subject %q, want %q", subject, want)
+	}
+	for _, want := range []string{"watched is FAILING OVER: no server of watched is primary", "K2server1: down (it was primary when last heard)",
+		"K2server2: standby, up", "the agent closed the connection"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the first email does not say %q", want)
 		}
 	}
-	msgs := srv.Wait(1, 30*time.Second)
-	if len(msgs) != 1 {
-		t.Fatalf("%d emails, want 1", len(msgs))
+
+	// The standby takes over.
+	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
+	nextEvent(t, events, string(model.VerdictFailedOver), "")
+	second := srv.Wait(2, time.Minute)[1]
+	subject, body = alerttest.Header(second.Data, "Subject"), mailBody(t, second.Data)
+	t.Logf("second email:\n%s\n%s", subject, body)
+	if !strings.HasPrefix(subject, "[WARNING] 2 events: watched FAILED OVER") {
+		t.Errorf("second subject %q", subject)
 	}
-	raw := msgs[0].Data
-	if i := strings.Index(string(raw), "\r\n\r\n"); i >= 0 {
-		raw = raw[i+4:]
-	}
-	decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(string(raw))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := string(decoded)
-	subject := alerttest.Header(msgs[0].Data, "Subject")
-	for _, want := range []string{"K2server1", "down", "watched"} {
-		if !strings.Contains(subject+body, want) {
-			t.Errorf("email lacks %q:\n%s", want, body)
+	for _, want := range []string{"What changed since the alert of", "watched is now FAILED OVER (it was FAILING OVER): K2server2 took over from K2server1",
+		"Recover from a failover (k2-san-redundant-media-servers.txt) (vigil procedure run k2san-recover-from-failover --system watched)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the second email does not say %q", want)
 		}
 	}
-	if !strings.Contains(body, "K2server2: standby, up") || !strings.Contains(body, "recover from a failover") {
-		t.Errorf("email does not say what the console knows now:\n%s", body)
-	}
-	// Nothing more comes for the same event.
-	time.Sleep(3 * time.Second)
-	if n := len(srv.Messages()); n != 1 {
-		t.Errorf("%d emails after waiting, want still 1", n)
+	// Nothing more: the outbox has nothing pending, and the server has
+	// what it sent.
+	if sent := outboxSettled(t, c); sent != 2 || len(srv.Messages()) != 2 {
+		t.Errorf("%d emails recorded sent and %d received, want 2", sent, len(srv.Messages()))
 	}
 }
 
@@ -91,56 +141,66 @@ func TestFlappingServerSendsOneFlappingAlert(t *testing.T) {
 	data := t.TempDir()
 	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
 		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
-		"--coalesce", "1s", "--data", data); code != 0 {
+		"--coalesce", "5s", "--data", data); code != 0 {
 		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
 	}
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
-	c, updates, _ := testConsole(t, data)
+	c, updates, byID := testConsole(t, data)
 	events, cancel := c.mon.SubscribeEvents()
 	defer cancel()
-	waitFor(t, updates, 10*time.Second, "both agents up", func() bool {
+	var id2 string
+	waitFor(t, updates, 30*time.Second, "both agents up", func() bool {
 		up := 0
 		for _, v := range c.mon.Snapshot() {
 			if v.System == "watched" && v.Health == model.HealthUp {
 				up++
+				if v.Name == "K2server2" {
+					id2 = v.ID
+				}
 			}
 		}
 		return up == 2
 	})
-	// K2server2 flips between standby and out of service 12 times.
-	roles := []string{"out-of-service", "standby"}
+	// K2server2 flips between standby and out of service 12 times, each
+	// flip seen by the console before the next: the agent polls its role
+	// file, and two writes within one poll would be one change.
+	roles := []model.Role{model.RoleOutOfService, model.RoleStandby}
 	for i := 0; i < 12; i++ {
 		os.WriteFile(agents[1].roleFile, []byte(roles[i%2]), 0o644)
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, updates, 30*time.Second, "K2server2 "+string(roles[i%2]), func() bool { return byID(id2).Role == roles[i%2] })
 	}
-	var flapping, single int
-	deadline := time.After(5 * time.Second)
-collect:
-	for {
-		select {
-		case e := <-events:
-			switch {
-			case e.Kind == model.EventFlapping && e.Server == "K2server2":
-				flapping++
-			case e.Kind == model.EventRole && e.Server == "K2server2":
-				single++
-			}
-		case <-deadline:
-			break collect
+	// Flapping began with the sixth flip: its event came then, before the
+	// later flips.
+	flapping := nextEvent(t, events, model.EventFlapping, "K2server2")
+	if flapping.To != "flapping" {
+		t.Fatalf("flapping event %+v", flapping)
+	}
+	evs, err := c.store.Events(context.Background(), model.EventFilter{Server: "K2server2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flaps, roleEvents int
+	for _, e := range evs {
+		switch e.Kind {
+		case model.EventFlapping:
+			flaps++
+		case model.EventRole:
+			roleEvents++
 		}
 	}
-	if flapping != 1 || single > monitor.DefaultFlapCount {
-		t.Errorf("12 flips: %d flapping events and %d role events, want 1 and at most %d", flapping, single, monitor.DefaultFlapCount)
+	if flaps != 1 || roleEvents > monitor.DefaultFlapCount {
+		t.Errorf("12 flips: %d flapping events and %d role events, want 1 and at most %d", flaps, roleEvents, monitor.DefaultFlapCount)
 	}
-	// Every message together mentions flapping once.
-	time.Sleep(2 * time.Second)
-	msgs := srv.Messages()
+	// Every message together lists the flapping once; the flips before it
+	// are coalesced, not a storm.
+	sent := outboxSettled(t, c)
+	msgs := srv.Wait(sent, time.Minute)
 	mentions := 0
 	for _, m := range msgs {
-		mentions += strings.Count(strings.ToLower(alerttest.Header(m.Data, "Subject")), "flapping")
+		mentions += strings.Count(mailBody(t, m.Data), "K2server2 keeps going up and down")
 	}
 	if mentions != 1 {
-		t.Errorf("%d emails, %d subjects mention flapping, want exactly 1", len(msgs), mentions)
+		t.Errorf("%d emails mention the flapping %d times, want exactly once", len(msgs), mentions)
 	}
 	if len(msgs) > 3 {
 		t.Errorf("%d emails for one flapping server; want the flips coalesced, not a storm", len(msgs))

@@ -4,53 +4,56 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/model"
 )
 
-// systemSummary is what the console knows now of a system, for an alert:
-// each server's role and health.
-func (c *console) systemSummary(system string) string {
+// alertContext is what an alert about e says beside the event: the
+// judge's verdict on its system and each server's role and health now,
+// and the procedure the verdict calls for. It draws the same verdict as
+// the board and `vigil status`.
+func (c *console) alertContext(e model.Event) alert.Context {
+	if e.System == "" {
+		return alert.Context{}
+	}
+	var out alert.Context
 	var lines []string
+	for _, v := range c.mon.Verdicts() {
+		if v.System != e.System {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s is %s: %s", v.System, v.Verdict.Label(), v.Summary))
+		if v.Next != "" {
+			out.Procedure = c.procedureTitle(v.Next) + fmt.Sprintf(" (vigil procedure run %s --system %s)", v.Next, v.System)
+		}
+	}
 	for _, v := range c.mon.Snapshot() {
-		if v.System != system || system == "" {
+		if v.System != e.System {
 			continue
 		}
 		line := fmt.Sprintf("%s: %s, %s", v.Name, v.Role, v.Health)
-		if v.VendorRole != "" {
-			line += fmt.Sprintf(" (%s)", v.VendorRole)
-		}
-		if !v.Paired {
+		switch {
+		case !v.Paired:
 			line += ", not paired"
+		case !v.Live() && v.Health != model.HealthUnknown:
+			line = fmt.Sprintf("%s: %s (it was %s when last heard)", v.Name, v.Health, v.Role)
+		}
+		if v.VendorRole != "" && v.Live() {
+			line += fmt.Sprintf(" (%s)", v.VendorRole)
 		}
 		lines = append(lines, line)
 	}
-	if len(lines) == 0 {
-		return ""
-	}
-	return strings.Join(lines, "; ")
+	out.Summary = strings.Join(lines, "; ")
+	return out
 }
 
-// suggestProcedure names the vendor procedure that fits an event, when one
-// does: after a failover or a loss, the operator's next step is the
-// document's recovery.
-func (c *console) suggestProcedure(e model.Event) string {
-	switch e.Kind {
-	case model.EventDown, model.EventRole, model.EventNoPrimary, model.EventSplitBrain, model.EventService:
-	default:
-		return ""
-	}
-	profile := ""
-	for _, v := range c.mon.Snapshot() {
-		if v.System == e.System && v.Profile != "" {
-			profile = v.Profile
-			break
+// procedureTitle is a procedure's title with its document, or its id when
+// the console does not have it.
+func (c *console) procedureTitle(id string) string {
+	if c.procedures != nil {
+		if p, ok := c.procedures.Get(id); ok {
+			return fmt.Sprintf("%s (%s)", p.Title, p.Document.File)
 		}
 	}
-	return map[string]string{
-		"k2san":     "K2 SAN: recover from a failover (k2-san-redundant-media-servers.txt)",
-		"redstor":   "Redstor: fail over the AccountServer and StorageServers (redstor-accountserver-storageserver-failover.txt)",
-		"nintex":    "Nintex K2: DR cutover with point-in-time recovery (nintex-k2-disaster-recovery.txt)",
-		"infocast":  "Infocast: verify takeover (infocast-server-redundancy.txt)",
-		"wavestore": "Wavestore: failback after repair (wavestore-v6-failover.txt)",
-	}[profile]
+	return id
 }

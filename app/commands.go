@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 func fleetCmd(args []string, stdout, stderr io.Writer) int {
@@ -74,23 +76,51 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 	case <-time.After(*wait):
 	}
-	servers := c.mon.Snapshot()
+	servers, verdicts := c.mon.Snapshot(), c.mon.Verdicts()
 	closeConsole()
 	if *asJSON {
 		if servers == nil {
 			servers = []model.ServerView{}
 		}
+		if verdicts == nil {
+			verdicts = []model.SystemVerdict{}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Servers []model.ServerView `json:"servers"`
-		}{servers}); err != nil {
+			Servers []model.ServerView    `json:"servers"`
+			Systems []model.SystemVerdict `json:"systems"`
+		}{servers, verdicts}); err != nil {
 			return exitFailed
 		}
 		return exitOK
 	}
+	printVerdicts(stdout, verdicts, time.Now())
 	printStatus(stdout, servers, time.Now())
 	return exitOK
+}
+
+// printVerdicts writes each system's verdict, the most urgent first, with
+// its reasons and the next step: what an operator reads before the list
+// of servers.
+func printVerdicts(w io.Writer, verdicts []model.SystemVerdict, now time.Time) {
+	if len(verdicts) == 0 {
+		return
+	}
+	sorted := slices.Clone(verdicts)
+	slices.SortStableFunc(sorted, func(a, b model.SystemVerdict) int { return a.Verdict.Urgency() - b.Verdict.Urgency() })
+	for _, v := range sorted {
+		fmt.Fprintf(w, "%s: %s for %s: %s\n", v.System, v.Verdict.Label(), monitor.Duration(now.Sub(v.Since)), v.Summary)
+		for _, r := range v.Reasons {
+			if r.Text != v.Summary {
+				fmt.Fprintf(w, "    - %s\n", r.Text)
+			}
+		}
+		if v.Next != "" {
+			fmt.Fprintf(w, "    next: vigil procedure run %s --system %s\n", v.Next, v.System)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 func printStatus(w io.Writer, servers []model.ServerView, now time.Time) {

@@ -145,7 +145,7 @@ func noSessionBus() string {
 // startDesk starts the desktop notifications and the tray icon, where the
 // desktop has them.
 func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, op *operator, log *slog.Logger) {
-	d := ui.Desk{Feed: c.mon, Operator: op, Events: newGUIEvents(c), Show: func() {
+	d := ui.Desk{Feed: c.mon, Events: newGUIEvents(c), Show: func() {
 		w.Show()
 		w.RequestFocus()
 	}}

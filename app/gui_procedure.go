@@ -40,6 +40,14 @@ func newGUIProcedures(store *model.Store, cert tls.Certificate, dataDir string, 
 	return &guiProcedures{store: store, fleet: newCLIFleet(store, cert), lib: lib, owner: runOwner()}
 }
 
+// ProcedureTitle is part of ui.ProcedureDesk.
+func (g *guiProcedures) ProcedureTitle(id string) string {
+	if p, ok := g.lib.Get(id); ok {
+		return p.Title
+	}
+	return id
+}
+
 // Close closes the fleet's connections to the agents.
 func (g *guiProcedures) Close() { g.fleet.Close() }
 

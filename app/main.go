@@ -26,6 +26,7 @@ import (
 	"github.com/vigilops/vigil/discovery"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
+	"github.com/vigilops/vigil/procedure"
 )
 
 // Exit statuses (DESIGN.md).
@@ -43,7 +44,7 @@ const usage = `usage: vigil [COMMAND] [flags]
                                           run a simulated fleet, headless
   vigil status [--data DIR] [--wait D] [--json]
                                           discover servers and print their status
-  vigil watch [--data DIR] [--json] [--heartbeat D] [--misses N] [--keep-events D]
+  vigil watch [--data DIR] [--json] [--heartbeat D] [--misses N] [--keep-events D] [--mdns-expiry D]
                                           print events as they happen (one JSON object a line with --json)
   vigil pair (ADDRESS | --all) --code CODE [--data DIR] [--wait D]
                                           pair with an agent, using the code vigil-agent pair-code printed
@@ -166,10 +167,12 @@ type console struct {
 	cert   tls.Certificate // the console's identity, pinned by paired agents
 	mon    *monitor.Monitor
 	alerts *alert.Outbox // every event is recorded through it; it sends the emails
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
+	// procedures names the procedures a verdict's next step may be.
+	procedures *procedure.Library
+	log        *slog.Logger
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closed     sync.Once
 }
 
 // openConsole opens the store in dataDir and starts monitoring and
@@ -184,6 +187,9 @@ type consoleOptions struct {
 	Heartbeat  time.Duration // the interval agents send heartbeats at, at most
 	Misses     int           // heartbeats missed before a server is suspected lost
 	KeepEvents time.Duration // how long events are kept
+	// MDNSExpiry is how long a server known only from mDNS stays on the
+	// board after it was last announced.
+	MDNSExpiry time.Duration
 
 	// prepare, if set, is called before monitoring starts: a command that
 	// prints what the monitor reports subscribes there, so that it misses
@@ -197,6 +203,7 @@ func consoleFlags(fs *flag.FlagSet) *consoleOptions {
 	fs.DurationVar(&o.Heartbeat, "heartbeat", 250*time.Millisecond, "the `INTERVAL` agents send heartbeats at, at most")
 	fs.IntVar(&o.Misses, "misses", 4, "`N` heartbeats missed in a row make a server suspected lost (silent)")
 	fs.DurationVar(&o.KeepEvents, "keep-events", EventRetention, "how long events are kept (`DURATION`, e.g. 2160h for 90 days)")
+	fs.DurationVar(&o.MDNSExpiry, "mdns-expiry", monitor.DefaultExpiry, "how long a server known only from mDNS (not paired) stays listed after its last announcement (`DURATION`)")
 	return o
 }
 
@@ -209,6 +216,8 @@ func (o consoleOptions) check() error {
 		return fmt.Errorf("--misses %d: expected a number from 1 to 100", o.Misses)
 	case o.KeepEvents < time.Hour:
 		return fmt.Errorf("--keep-events %v: expected at least 1h", o.KeepEvents)
+	case o.MDNSExpiry < 30*time.Second:
+		return fmt.Errorf("--mdns-expiry %v: expected at least 30s (two rounds of discovery)", o.MDNSExpiry)
 	}
 	return nil
 }
@@ -223,6 +232,9 @@ func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o co
 	}
 	if o.KeepEvents == 0 {
 		o.KeepEvents = EventRetention
+	}
+	if o.MDNSExpiry == 0 {
+		o.MDNSExpiry = monitor.DefaultExpiry
 	}
 	if err := o.check(); err != nil {
 		return nil, err
@@ -239,9 +251,11 @@ func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o co
 	ctx, cancel := context.WithCancel(ctx)
 	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
 	c.mon.Silence = time.Duration(o.Misses) * o.Heartbeat
+	c.mon.Expiry = o.MDNSExpiry
 	c.alerts = alert.New(store, newAlertSource(store, dataDir, log), log)
+	c.procedures, _ = procedureLibrary(dataDir, io.Discard) // refusals are reported where procedures are run
 	c.mon.Record = func(ctx context.Context, e model.Event) (model.Event, error) {
-		return c.alerts.Record(ctx, e, alert.Context{Summary: c.systemSummary(e.System), Procedure: c.suggestProcedure(e)})
+		return c.alerts.Record(ctx, e, c.alertContext(e))
 	}
 	if o.prepare != nil {
 		o.prepare(c)

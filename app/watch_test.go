@@ -103,11 +103,16 @@ func TestWatchPrintsEvents(t *testing.T) {
 	// is needed before the flip.
 	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
 	e := next("split brain", model.EventSplitBrain, "")
-	if e["severity"] != "critical" || e["system"] != "watched" || e["to"] != "K2server1,K2server2" {
+	if e["severity"] != "critical" || e["system"] != "watched" || e["to"] != "split-brain" ||
+		!strings.Contains(e["detail"].(string), "K2server1 and K2server2 claim primary") {
 		t.Errorf("split-brain event %v", e)
 	}
 	os.WriteFile(agents[0].roleFile, []byte("standby"), 0o644)
-	next("split brain resolved", model.EventSplitBrain, "")
+	// K2server1 stepped down to standby and K2server2 stays primary: the
+	// system is healthy again.
+	if e := next("split brain resolved", string(model.VerdictHealthy), ""); e["from"] != "split-brain" || e["severity"] != "info" {
+		t.Errorf("the verdict after the split brain %v", e)
+	}
 
 	agents[0].cmd.Process.Signal(syscall.SIGSTOP)
 	e = next("silent loss of a frozen agent", model.EventUnreachable, "K2server1")

@@ -46,7 +46,11 @@ type OutboxMessage struct {
 	CreatedAt time.Time
 	// OpenUntil ends the coalescing window: events may join the message
 	// until then, and it is not sent before.
-	OpenUntil   time.Time
+	OpenUntil time.Time
+	// Follows is when the message before it to the same recipients
+	// closed, when that was within a window: this one tells what changed
+	// since. Zero for the first message of an incident.
+	Follows     time.Time
 	NextAttempt time.Time `gorm:"index"`
 	// Attempts counts claims: a message once claimed takes no more events.
 	Attempts int
@@ -96,8 +100,14 @@ type AlertRequest struct {
 	// Empty stores the event (when new) and queues nothing.
 	Recipients string
 	Now        time.Time
-	// Window is how long a new message stays open for more events.
+	// Window is how long events are gathered into one message after the
+	// message before it, so that an incident's storm comes as a few
+	// messages, not one an event.
 	Window time.Duration
+	// Settle is how long the first message of an incident (nothing went to
+	// these recipients within Window) waits for events of the same moment
+	// (a server down and its system failing over) before it goes.
+	Settle time.Duration
 	// JoinHeld lets the event join any unclaimed message to the same
 	// recipients that is not critical, however old: during quiet hours,
 	// held events gather into one message for the morning.
@@ -150,9 +160,20 @@ func (s *Store) EnqueueAlert(ctx context.Context, r AlertRequest) (Event, bool, 
 			if r.NewMessageID == nil {
 				return errors.New("no Message-ID maker")
 			}
-			open := now.Add(r.Window)
+			// The first message of an incident goes at once; what follows
+			// within the window after it waits for the window's end and
+			// goes as one message.
+			open, follows := now.Add(min(r.Settle, r.Window)), time.Time{}
+			var last OutboxMessage
+			res := tx.Where("recipients = ?", r.Recipients).Order("open_until DESC").Limit(1).Find(&last)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected > 0 && last.OpenUntil.Add(r.Window).After(now) {
+				open, follows = last.OpenUntil.Add(r.Window), last.OpenUntil
+			}
 			m = OutboxMessage{Recipients: r.Recipients, State: OutboxPending, Severity: e.Severity,
-				MessageID: r.NewMessageID(), CreatedAt: now, OpenUntil: open, NextAttempt: open}
+				MessageID: r.NewMessageID(), CreatedAt: now, OpenUntil: open, NextAttempt: open, Follows: follows}
 			if err := tx.Create(&m).Error; err != nil {
 				return err
 			}

@@ -9,14 +9,16 @@ import (
 
 func alertReq(e Event, rcpt string, now time.Time) AlertRequest {
 	n := 0
-	return AlertRequest{Event: e, Recipients: rcpt, Now: now, Window: 10 * time.Second,
+	return AlertRequest{Event: e, Recipients: rcpt, Now: now, Window: 10 * time.Second, Settle: time.Second,
 		NewMessageID: func() string { n++; return fmt.Sprintf("<m%d.%d@test>", now.UnixNano(), n) }}
 }
 
 // TestAlertOutboxEnqueueStoresEventOnceAndCoalesces: enqueueing stores a
-// new event with its outbox entry, the same event again adds nothing,
-// events within the window join one message, a claimed message takes no
-// more, and a later event opens a new one.
+// new event with its outbox entry, the same event again adds nothing; the
+// first message of an incident is due once the events of the same moment
+// had time to join it; events after it, within the window, join one
+// following message due at the window's end; a claimed message takes no
+// more, and each recipient list has its own messages.
 func TestAlertOutboxEnqueueStoresEventOnceAndCoalesces(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, t.TempDir())
@@ -28,17 +30,23 @@ func TestAlertOutboxEnqueueStoresEventOnceAndCoalesces(t *testing.T) {
 	if evs, _ := s.Events(ctx, EventFilter{}); len(evs) != 1 {
 		t.Fatalf("%d events stored, want 1", len(evs))
 	}
-	if _, queued, err := s.EnqueueAlert(ctx, alertReq(e, "ops@example.com", t0.Add(time.Second))); err != nil || queued {
+	if _, queued, err := s.EnqueueAlert(ctx, alertReq(e, "ops@example.com", t0.Add(100*time.Millisecond))); err != nil || queued {
 		t.Fatalf("same event again: queued=%v err=%v", queued, err)
 	}
 	if evs, _ := s.Events(ctx, EventFilter{}); len(evs) != 1 {
 		t.Fatalf("%d events after enqueueing the same one again, want 1", len(evs))
 	}
-	// Another event in the window joins and raises the severity.
-	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server2", Kind: EventDown, Severity: SeverityCritical}, "ops@example.com", t0.Add(5*time.Second))); err != nil {
+	// The same moment: it joins the first message and raises its severity.
+	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{System: "k2", Kind: "failing-over", Severity: SeverityCritical}, "ops@example.com", t0.Add(300*time.Millisecond))); err != nil {
 		t.Fatal(err)
 	}
-	// Another recipient list makes its own message.
+	// Later, within the window: a following message.
+	for _, at := range []time.Duration{5 * time.Second, 6 * time.Second} {
+		if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server2", Kind: EventRole, Severity: SeverityWarning}, "ops@example.com", t0.Add(at))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another recipient list makes its own messages: its first is a first.
 	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server2", Kind: EventDown, Severity: SeverityCritical}, "boss@example.com", t0.Add(5*time.Second))); err != nil {
 		t.Fatal(err)
 	}
@@ -46,28 +54,30 @@ func TestAlertOutboxEnqueueStoresEventOnceAndCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || len(msgs[0].Events) != 2 || msgs[0].Severity != SeverityCritical || len(msgs[1].Events) != 1 {
+	if len(msgs) != 3 || len(msgs[0].Events) != 2 || msgs[0].Severity != SeverityCritical || len(msgs[1].Events) != 2 || len(msgs[2].Events) != 1 {
 		t.Fatalf("messages %+v", msgs)
 	}
-	if !msgs[0].NextAttempt.Equal(t0.Add(10*time.Second)) || msgs[0].MessageID == "" {
-		t.Errorf("message %+v: due at the end of the window with a Message-ID", msgs[0])
+	if first := msgs[0]; !first.NextAttempt.Equal(t0.Add(time.Second)) || first.MessageID == "" || !first.Follows.IsZero() {
+		t.Errorf("first message %+v: due once the moment settled, with a Message-ID, following nothing", first)
+	}
+	if next := msgs[1]; !next.NextAttempt.Equal(t0.Add(11*time.Second)) || !next.Follows.Equal(t0.Add(time.Second)) {
+		t.Errorf("following message %+v: due a window after the first closed, saying it follows it", next)
+	}
+	if boss := msgs[2]; !boss.NextAttempt.Equal(t0.Add(6*time.Second)) || !boss.Follows.IsZero() {
+		t.Errorf("the other list's message %+v: a first of its own", boss)
 	}
 
-	// Nothing is due before the window closes; then the critical one first.
-	if m, err := s.ClaimOutbox(ctx, "me", t0.Add(9*time.Second), time.Minute, nil); err != nil || m != nil {
-		t.Fatalf("claim in the window: %v, %v", m, err)
+	// Nothing is due before the first settled; then the critical one first.
+	if m, err := s.ClaimOutbox(ctx, "me", t0.Add(900*time.Millisecond), time.Minute, nil); err != nil || m != nil {
+		t.Fatalf("claim before the moment settled: %v, %v", m, err)
 	}
 	m, err := s.ClaimOutbox(ctx, "me", t0.Add(16*time.Second), time.Minute, func(m OutboxMessage) bool { return m.Recipients == "ops@example.com" })
 	if err != nil || m == nil || m.Attempts != 1 || len(m.Events) != 2 || m.Events[0].Server != "K2server1" {
 		t.Fatalf("claim: %+v, %v", m, err)
 	}
 	// Claimed by someone: nobody else gets it until the lease ends.
-	if other, _ := s.ClaimOutbox(ctx, "other", t0.Add(17*time.Second), time.Minute, func(m OutboxMessage) bool { return m.Recipients == "ops@example.com" }); other != nil {
+	if other, _ := s.ClaimOutbox(ctx, "other", t0.Add(17*time.Second), time.Minute, func(m OutboxMessage) bool { return m.ID == msgs[0].ID }); other != nil {
 		t.Fatal("a claimed message was claimed again")
-	}
-	// A claimed message takes no more events, even inside its window.
-	if _, _, err := s.EnqueueAlert(ctx, alertReq(Event{Server: "K2server3", Kind: EventDown, Severity: SeverityWarning}, "ops@example.com", t0.Add(9*time.Second))); err != nil {
-		t.Fatal(err)
 	}
 	if err := s.RetryOutboxLater(ctx, m.ID, "connection refused", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)

@@ -434,7 +434,7 @@ func TestObserveGivesASystemLater(t *testing.T) {
 		if v.System != st.system || v.Site != st.site {
 			t.Errorf("step %d: system %q, site %q; want %q, %q", i, v.System, v.Site, st.system, st.site)
 		}
-		if again, err := s.Server(ctx, "a1"); err != nil || again != v {
+		if again, err := s.Server(ctx, "a1"); err != nil || !again.Equal(v) {
 			t.Errorf("step %d: Observe returned %+v, a read gives %+v (%v)", i, v, again, err)
 		}
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,7 +104,41 @@ type ServerView struct {
 	// IdentityChanged: the server now presents another key than the one
 	// pinned when it was paired. The console refuses to act on it.
 	IdentityChanged bool   `json:"identity_changed,omitempty"`
-	Detail          string `json:"-"` // why the health is what it is, for the operator
+	Detail          string `json:"-"` // why the health is what it is, in the operator's words
+	// Error is the error behind Detail as the program met it, for
+	// "details" and logs; empty when Detail says everything.
+	Error string `json:"-"`
+	// SeenBy names the peers that still see a server the console cannot
+	// reach: their word that it is alive.
+	SeenBy []string `json:"seen_by,omitempty"`
+	// Expired: a server known only from mDNS (not paired) that has not
+	// been announced for longer than the console's expiry. Views leave it
+	// out; the store keeps it until an operator forgets it.
+	Expired bool `json:"-"`
+}
+
+// Equal reports whether two views are the same in every field.
+func (v ServerView) Equal(w ServerView) bool {
+	return v.ID == w.ID && v.Name == w.Name && v.Site == w.Site && v.System == w.System && v.Profile == w.Profile &&
+		v.Role == w.Role && v.VendorRole == w.VendorRole && v.Health == w.Health && v.Address == w.Address &&
+		v.Paired == w.Paired && v.LastSeen.Equal(w.LastSeen) && v.LastChange.Equal(w.LastChange) &&
+		v.Fingerprint == w.Fingerprint && v.IdentityChanged == w.IdentityChanged && v.Detail == w.Detail &&
+		v.Error == w.Error && slices.Equal(v.SeenBy, w.SeenBy) && v.Expired == w.Expired
+}
+
+// Live reports whether the console hears the server now, so that what it
+// shows of it (role, services, facts) is current. A server that is down,
+// unreachable or not yet heard shows what it said last: that is history,
+// and never counts as its present.
+func (v ServerView) Live() bool {
+	return v.Health == HealthUp || v.Health == HealthDegraded
+}
+
+// Watched reports whether the console follows the server's own stream:
+// it is paired and still presents the key it was paired with. Only
+// watched servers count in a system's verdict; the rest are hints.
+func (v ServerView) Watched() bool {
+	return v.Paired && !v.IdentityChanged
 }
 
 func truncate(s string, n int) string {

@@ -2,12 +2,13 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -26,26 +27,12 @@ type DetectorConfig struct {
 	Limits map[string]float64
 }
 
-// DefaultLimits are the thresholds of the lag facts the profiles publish,
-// where the agent does not give its own: a Redstor mirror 15 minutes
-// behind, a Nintex K2 DR site past the 4 hours of data loss the document
-// accepts.
-var DefaultLimits = map[string]float64{
-	"mirror_lag_seconds":         15 * 60,
-	"recovery_point_age_seconds": 4 * 60 * 60,
-}
-
 // Defaults of DetectorConfig.
 const (
 	DefaultFlapCount      = 5
 	DefaultFlapWindow     = 2 * time.Minute
 	DefaultNoPrimaryGrace = 15 * time.Second
 )
-
-// limitSuffix marks a fact that bounds another: a fact X with a numeric
-// fact X_limit beside it lags when X exceeds the limit (a mirror's lag, a
-// recovery point's age against the accepted data loss).
-const limitSuffix = "_limit"
 
 // Detector turns changes of what the console sees into events. It keeps
 // the state it needs (each server's last view, services, facts and
@@ -54,21 +41,30 @@ const limitSuffix = "_limit"
 type Detector struct {
 	cfg     DetectorConfig
 	servers map[string]*detected
-	systems map[string]*systemAlarms
+	systems map[string]*systemState
+	changed map[string]bool // systems whose verdict changed since Changed was last called
 }
 
 type detected struct {
 	view        model.ServerView
+	status      *actions.Status // the last full status; nil until one came
+	serving     model.Role      // the last of primary or standby it was while live
+	servedAs    model.Role      // what it served as before serving last changed
 	services    map[string]string
 	lagging     map[string]bool // facts over their limit
 	transitions []time.Time
 	flapping    bool
 }
 
-type systemAlarms struct {
-	splitBrain     bool
-	noPrimarySince time.Time // zero while some server is primary
-	noPrimary      bool      // the event was raised
+// systemState is what the detector remembers of a system between
+// judgements.
+type systemState struct {
+	verdict model.SystemVerdict // the last judged; zero before the first
+	// settled: the system has been judged something other than unknown,
+	// so a verdict reached now is news (before, it is the console finding
+	// out what it did not know).
+	settled        bool
+	noPrimarySince time.Time // zero while it has its primaries
 }
 
 // NewDetector returns a detector with cfg, defaults filling zero fields.
@@ -85,7 +81,7 @@ func NewDetector(cfg DetectorConfig) *Detector {
 	if cfg.Limits == nil {
 		cfg.Limits = DefaultLimits
 	}
-	return &Detector{cfg: cfg, servers: map[string]*detected{}, systems: map[string]*systemAlarms{}}
+	return &Detector{cfg: cfg, servers: map[string]*detected{}, systems: map[string]*systemState{}, changed: map[string]bool{}}
 }
 
 func (d *Detector) server(id string) *detected {
@@ -115,23 +111,30 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 
 	transition := false
 	if old.ID != "" && old.Health != v.Health && v.Health != model.HealthUnknown {
-		switch v.Health {
-		case model.HealthDown:
+		switch {
+		case v.Health == model.HealthDown:
 			transition = true
 			ev(model.EventDown, model.SeverityCritical, string(old.Health), string(v.Health), v.Detail)
-		case model.HealthUnreachable:
+		case v.Health == model.HealthUnreachable:
 			transition = true
 			ev(model.EventUnreachable, model.SeverityWarning, string(old.Health), string(v.Health), v.Detail)
-		case model.HealthUp:
-			if old.Health == model.HealthDown || old.Health == model.HealthUnreachable {
-				transition = true
-				ev(model.EventUp, model.SeverityInfo, string(old.Health), string(v.Health), "heard from again")
+		case v.Live() && (old.Health == model.HealthDown || old.Health == model.HealthUnreachable):
+			transition = true
+			detail, sev := "heard from again", model.SeverityInfo
+			if old.Role != v.Role && old.Role != model.RoleUnknown && v.Role != model.RoleUnknown {
+				detail += fmt.Sprintf("; now %s (it was %s when last heard)", v.Role, old.Role)
 			}
+			if v.Role == model.RoleFailed {
+				sev = model.SeverityWarning // back, but not to work
+			}
+			ev(model.EventUp, sev, string(old.Health), string(v.Health), detail)
 		}
 	}
-	// A role is news only from a server the console hears: a down server's
-	// last role is history, and unknown is no role.
-	if old.ID != "" && old.Role != v.Role && v.Health == model.HealthUp &&
+	// A role is news only while the console hears the server before and
+	// after: a down server's last role is history, and the first status
+	// after (re)connecting tells what the server is, not a change the
+	// console saw happen (the up event says what changed meanwhile).
+	if old.ID != "" && old.Role != v.Role && old.Live() && v.Live() &&
 		old.Role != model.RoleUnknown && v.Role != model.RoleUnknown {
 		transition = true
 		// A failover or a server taken out of service is a warning, a
@@ -146,11 +149,17 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 		}
 		ev(model.EventRole, sev, string(old.Role), string(v.Role), roleDetail(old, v))
 	}
+	if v.Live() && (v.Role == model.RolePrimary || v.Role == model.RoleStandby) && v.Role != s.serving {
+		s.servedAs, s.serving = s.serving, v.Role
+	}
 
 	if transition {
 		evs = d.flap(s, v, now, evs)
 	}
-	return append(evs, d.systemAlarms(v.System, v.Profile, now)...)
+	if old.System != "" && old.System != v.System {
+		evs = append(evs, d.judgeSystem(old.System, now)...)
+	}
+	return append(evs, d.judgeSystem(v.System, now)...)
 }
 
 func roleDetail(old, v model.ServerView) string {
@@ -205,96 +214,162 @@ func (d *Detector) Tick(now time.Time) []model.Event {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		evs = append(evs, d.systemAlarms(n, systems[n], now)...)
+		evs = append(evs, d.judgeSystem(n, now)...)
 	}
 	return evs
 }
 
-// systemAlarms raises and clears a system's split-brain and no-primary
-// alarms.
-func (d *Detector) systemAlarms(system, profile string, now time.Time) []model.Event {
+// judgeSystem judges system again and returns the event its verdict
+// makes when it changed: one event a verdict, of the verdict's kind, from
+// the last one to this. Settling at first (from unknown) into healthy is
+// no news; into anything worse it is.
+func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 	if system == "" {
 		return nil
 	}
-	a := d.systems[system]
-	if a == nil {
-		a = &systemAlarms{}
-		d.systems[system] = a
-	}
-	var primaries, members []string
-	settled := true // every server's health is known
-	for _, s := range d.servers {
-		if s.view.System != system {
+	in := judgeInput{system: system, grace: d.cfg.NoPrimaryGrace, now: now}
+	for _, id := range slices.Sorted(maps.Keys(d.servers)) {
+		s := d.servers[id]
+		v := s.view
+		if v.System != system {
 			continue
 		}
-		members = append(members, s.view.Name)
-		if s.view.Health == model.HealthUnknown {
-			settled = false
+		if in.profile == "" {
+			in.profile = v.Profile
 		}
-		if s.view.Health == model.HealthUp && s.view.Role == model.RolePrimary {
-			primaries = append(primaries, s.view.Name)
+		switch {
+		case v.Paired && v.IdentityChanged:
+			in.untrusted = append(in.untrusted, v.Name)
+		case v.Watched():
+			in.members = append(in.members, d.member(s))
 		}
 	}
-	sort.Strings(primaries)
-	var evs []model.Event
-	ev := func(kind string, sev model.Severity, from, to, detail string) {
-		evs = append(evs, model.Event{Time: now, System: system, Kind: kind, Severity: sev, From: from, To: to, Detail: detail})
-	}
-	split := model.SinglePrimary(profile) && len(primaries) > 1
-	switch {
-	case split && !a.splitBrain:
-		a.splitBrain = true
-		ev(model.EventSplitBrain, model.SeverityCritical, "", strings.Join(primaries, ","),
-			fmt.Sprintf("%s are all primary at once; clients may write to both", strings.Join(primaries, " and ")))
-	case !split && a.splitBrain:
-		a.splitBrain = false
-		ev(model.EventSplitBrain, model.SeverityInfo, "split-brain", "resolved", fmt.Sprintf("primary now: %s", orNone(primaries)))
-	}
-	switch {
-	case len(primaries) > 0:
-		a.noPrimarySince = time.Time{}
-		if a.noPrimary {
-			a.noPrimary = false
-			ev(model.EventNoPrimary, model.SeverityInfo, "no-primary", "resolved", fmt.Sprintf("primary now: %s", strings.Join(primaries, ", ")))
+	st := d.systems[system]
+	if len(in.members) == 0 && len(in.untrusted) == 0 {
+		// Only hints (servers not paired): nothing to judge, and a verdict
+		// judged before is gone.
+		if st != nil {
+			delete(d.systems, system)
+			d.changed[system] = true
 		}
-	case !settled:
-		// Until every server has been heard from (or found down), "no
-		// primary" may only mean "not heard yet".
-	case a.noPrimarySince.IsZero():
-		a.noPrimarySince = now
-	case !a.noPrimary && now.Sub(a.noPrimarySince) >= d.cfg.NoPrimaryGrace:
-		a.noPrimary = true
-		sort.Strings(members)
-		ev(model.EventNoPrimary, model.SeverityCritical, "", "", fmt.Sprintf("no server of %s has been primary for %v (%s)",
-			system, now.Sub(a.noPrimarySince).Round(time.Second), strings.Join(members, ", ")))
+		return nil
 	}
-	return evs
+	if st == nil {
+		st = &systemState{}
+		d.systems[system] = st
+	}
+	in.noPrimarySince = st.noPrimarySince
+	j := judge(in)
+	if j.hasPrimary {
+		st.noPrimarySince = time.Time{}
+	} else if st.noPrimarySince.IsZero() {
+		st.noPrimarySince = now
+		in.noPrimarySince = now
+		j = judge(in)
+	}
+	old := st.verdict
+	j.Since = old.Since
+	if old.Verdict != j.Verdict {
+		j.Since = now
+	}
+	if !old.Same(j.SystemVerdict) || old.Since != j.Since {
+		d.changed[system] = true
+	}
+	st.verdict = j.SystemVerdict
+	if old.Verdict == j.Verdict || j.Verdict == model.VerdictUnknown && !st.settled {
+		return nil
+	}
+	news := st.settled || j.Verdict != model.VerdictHealthy
+	st.settled = true
+	if !news {
+		return nil
+	}
+	return []model.Event{{Time: now, System: system, Kind: string(j.Verdict), Severity: j.Severity,
+		From: string(old.Verdict), To: string(j.Verdict), Detail: verdictDetail(j.SystemVerdict)}}
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
+// member is what the judge needs of one watched server.
+func (d *Detector) member(s *detected) member {
+	m := member{view: s.view, serving: s.serving, flapping: s.flapping,
+		tookOver: s.serving == model.RolePrimary && s.servedAs == model.RoleStandby}
+	if s.status != nil {
+		m.peers = slices.Sorted(maps.Keys(s.status.Peers))
+		if s.view.Live() {
+			m.over = Over(Limits(s.status.Facts, d.cfg.Limits))
+		}
 	}
-	return strings.Join(s, ", ")
+	// A live peer that says its link to this live server is down: the
+	// console hears both, so the link between them is what failed.
+	if s.view.Live() {
+		for _, id := range slices.Sorted(maps.Keys(d.servers)) {
+			p := d.servers[id]
+			if p == s || p.view.System != s.view.System || !p.view.Live() || !p.view.Watched() || p.status == nil {
+				continue
+			}
+			if l, ok := p.status.Peers[s.view.Name]; ok && l.State == "down" {
+				m.peersDown = append(m.peersDown, p.view.Name)
+			}
+		}
+	}
+	return m
 }
 
-// Status takes the services and facts of a server's full status and
-// returns the events they make: a service that stopped or failed, a lag
-// over its limit.
-func (d *Detector) Status(v model.ServerView, services, facts map[string]string, now time.Time) []model.Event {
+// verdictDetail is a verdict written out for an event and an email: what
+// it is, why, and what to do next.
+func verdictDetail(v model.SystemVerdict) string {
+	parts := []string{v.Summary}
+	for _, r := range v.Reasons {
+		if r.Text != v.Summary {
+			parts = append(parts, r.Text)
+		}
+	}
+	if v.Next != "" {
+		parts = append(parts, "next: "+v.Next)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Verdicts returns the verdict of every judged system, by system name.
+func (d *Detector) Verdicts() []model.SystemVerdict {
+	out := make([]model.SystemVerdict, 0, len(d.systems))
+	for _, name := range slices.Sorted(maps.Keys(d.systems)) {
+		out = append(out, d.systems[name].verdict)
+	}
+	return out
+}
+
+// Changed returns the verdicts that changed since it was last called; a
+// system that is no longer judged comes as a verdict with only its name.
+func (d *Detector) Changed() []model.SystemVerdict {
+	if len(d.changed) == 0 {
+		return nil
+	}
+	out := make([]model.SystemVerdict, 0, len(d.changed))
+	for _, name := range slices.Sorted(maps.Keys(d.changed)) {
+		if st := d.systems[name]; st != nil {
+			out = append(out, st.verdict)
+		} else {
+			out = append(out, model.SystemVerdict{System: name})
+		}
+	}
+	clear(d.changed)
+	return out
+}
+
+// Status takes a server's full status and returns the events it makes: a
+// service that stopped or failed, a fact over its limit or back within it,
+// and a new verdict of its system (its facts and its peers' word count).
+func (d *Detector) Status(v model.ServerView, st actions.Status, now time.Time) []model.Event {
 	s := d.server(v.ID)
+	s.view = v
+	s.status = &st
 	var evs []model.Event
 	ev := func(kind string, sev model.Severity, from, to, detail string) {
 		evs = append(evs, model.Event{Time: now, System: v.System, Server: v.Name, AgentID: v.ID,
 			Kind: kind, Severity: sev, From: from, To: to, Detail: detail})
 	}
-	names := make([]string, 0, len(services))
-	for n := range services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		was, cur := s.services[n], services[n]
+	for _, n := range slices.Sorted(maps.Keys(st.Services)) {
+		was, cur := s.services[n], st.Services[n]
 		if s.services == nil || was == cur || cur == "starting" || cur == "stopping" {
 			continue
 		}
@@ -307,52 +382,21 @@ func (d *Detector) Status(v model.ServerView, services, facts map[string]string,
 			ev(model.EventService, model.SeverityInfo, was, cur, fmt.Sprintf("service %s on %s is running", n, v.Name))
 		}
 	}
-	s.services = services
+	s.services = st.Services
 
 	if s.lagging == nil {
 		s.lagging = map[string]bool{}
 	}
-	facts = orEmpty(facts)
-	keys := make([]string, 0, len(facts))
-	for k := range facts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if strings.HasSuffix(k, limitSuffix) {
-			continue
-		}
-		limitText, ok := facts[k+limitSuffix]
-		if !ok {
-			l, known := d.cfg.Limits[k]
-			if !known {
-				continue
-			}
-			limitText = strconv.FormatFloat(l, 'f', -1, 64)
-		}
-		value, err1 := strconv.ParseFloat(facts[k], 64)
-		limit, err2 := strconv.ParseFloat(limitText, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		over := value > limit
+	for _, l := range Limits(st.Facts, d.cfg.Limits) {
+		value := st.Facts[l.Fact]
 		switch {
-		case over && !s.lagging[k]:
-			s.lagging[k] = true
-			ev(model.EventLag, model.SeverityWarning, "", facts[k],
-				fmt.Sprintf("%s on %s is %s, over its limit of %s", strings.ReplaceAll(k, "_", " "), v.Name, facts[k], limitText))
-		case !over && s.lagging[k]:
-			s.lagging[k] = false
-			ev(model.EventLag, model.SeverityInfo, "", facts[k],
-				fmt.Sprintf("%s on %s is %s, back within its limit of %s", strings.ReplaceAll(k, "_", " "), v.Name, facts[k], limitText))
+		case l.Over && !s.lagging[l.Fact]:
+			s.lagging[l.Fact] = true
+			ev(model.EventLag, model.SeverityWarning, "", value, fmt.Sprintf("%s: %s", v.Name, l.Words()))
+		case !l.Over && s.lagging[l.Fact]:
+			s.lagging[l.Fact] = false
+			ev(model.EventLag, model.SeverityInfo, "", value, fmt.Sprintf("%s: %s, back within its limit", v.Name, l.Words()))
 		}
 	}
-	return evs
-}
-
-func orEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
+	return append(evs, d.judgeSystem(v.System, now)...)
 }

@@ -6,13 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
 )
 
 var t0 = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 
+// sv is a paired server's view.
 func sv(id, system, profile string, role model.Role, health model.Health) model.ServerView {
-	return model.ServerView{ID: id, Name: id, System: system, Profile: profile, Role: role, Health: health}
+	return model.ServerView{ID: id, Name: id, System: system, Profile: profile, Role: role, Health: health, Paired: true}
+}
+
+func st(services, facts map[string]string) actions.Status {
+	return actions.Status{Services: services, Facts: facts}
 }
 
 func kinds(evs []model.Event) string {
@@ -38,50 +44,69 @@ func TestDetectorHealthAndRole(t *testing.T) {
 	d := NewDetector(DetectorConfig{})
 	expect(t, "first sight", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthUp), t0), "")
 	expect(t, "peer first sight", d.View(sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp), t0), "")
-	expect(t, "down", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthDown), t0.Add(time.Second)), "down:critical->down")
-	// The backup takes over: a failover, with old and new role.
+	expect(t, "down", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthDown), t0.Add(time.Second)),
+		"down:critical->down failing-over:warning->failing-over")
+	// The backup takes over: a failover, with old and new role, and the
+	// system has failed over.
 	evs := d.View(sv("b", "k2", "k2san", model.RolePrimary, model.HealthUp), t0.Add(2*time.Second))
-	expect(t, "failover", evs, "role:warning->primary")
+	expect(t, "failover", evs, "role:warning->primary failed-over:warning->failed-over")
 	if evs[0].From != "standby" || evs[0].Server != "b" || evs[0].System != "k2" {
 		t.Errorf("failover event %+v", evs[0])
 	}
-	// The old primary comes back as standby: up, then a role change.
-	expect(t, "back", d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUp), t0.Add(3*time.Second)), "up:info->up role:warning->standby")
-	expect(t, "unreachable", d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUnreachable), t0.Add(4*time.Second)), "unreachable:warning->unreachable")
-	expect(t, "failed role", d.View(sv("a", "k2", "k2san", model.RoleFailed, model.HealthUp), t0.Add(5*time.Second)), "up:info->up role:critical->failed")
+	if evs[1].From != "failing-over" || evs[1].Server != "" || !strings.Contains(evs[1].Detail, "b took over from a") ||
+		!strings.Contains(evs[1].Detail, "next: k2san-recover-from-failover") {
+		t.Errorf("failed-over event %+v", evs[1])
+	}
+	// The old primary comes back as standby: up, saying what it is now;
+	// its first status after reconnecting is not a role change.
+	evs = d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUp), t0.Add(3*time.Second))
+	expect(t, "back", evs, "up:info->up healthy:info->healthy")
+	if !strings.Contains(evs[0].Detail, "now standby (it was primary when last heard)") {
+		t.Errorf("up event %+v", evs[0])
+	}
+	expect(t, "unreachable", d.View(sv("a", "k2", "k2san", model.RoleStandby, model.HealthUnreachable), t0.Add(4*time.Second)),
+		"unreachable:warning->unreachable degraded:warning->degraded")
+	expect(t, "back failed", d.View(sv("a", "k2", "k2san", model.RoleFailed, model.HealthUp), t0.Add(5*time.Second)), "up:warning->up")
 	// Taken out of service is a warning; coming back into service is news.
-	expect(t, "out of service", d.View(sv("b", "k2", "k2san", model.RoleOutOfService, model.HealthUp), t0.Add(5*time.Second)), "role:warning->out-of-service")
+	expect(t, "out of service", d.View(sv("b", "k2", "k2san", model.RoleOutOfService, model.HealthUp), t0.Add(5*time.Second)),
+		"role:warning->out-of-service failing-over:warning->failing-over")
 	expect(t, "into service", d.View(sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp), t0.Add(5*time.Second)), "role:info->standby")
 	v := sv("a", "k2", "k2san", model.RoleFailed, model.HealthUp)
 	v.IdentityChanged = true
-	expect(t, "identity", d.View(v, t0.Add(6*time.Second)), "identity-changed:critical")
+	expect(t, "identity", d.View(v, t0.Add(6*time.Second)), "identity-changed:critical unknown:critical->unknown")
 }
 
 func TestDetectorSplitBrainAndNoPrimary(t *testing.T) {
 	d := NewDetector(DetectorConfig{NoPrimaryGrace: 10 * time.Second})
 	d.View(sv("a", "rs", "redstor", model.RolePrimary, model.HealthUp), t0)
 	d.View(sv("b", "rs", "redstor", model.RoleStandby, model.HealthUnknown), t0)
+	d.View(sv("b", "rs", "redstor", model.RoleStandby, model.HealthUp), t0)
 	expect(t, "second primary", d.View(sv("b", "rs", "redstor", model.RolePrimary, model.HealthUp), t0.Add(time.Second)),
-		"role:warning->primary split-brain:critical->a,b")
+		"role:warning->primary split-brain:critical->split-brain")
 	expect(t, "still split", d.Tick(t0.Add(2*time.Second)), "")
 	expect(t, "resolved", d.View(sv("a", "rs", "redstor", model.RoleStandby, model.HealthUp), t0.Add(3*time.Second)),
-		"role:warning->standby split-brain:info->resolved")
+		"role:warning->standby healthy:info->healthy")
 
 	// N+1: several primaries are normal.
 	d.View(sv("w1", "ws", "wavestore", model.RolePrimary, model.HealthUp), t0)
 	expect(t, "wavestore", d.View(sv("w2", "ws", "wavestore", model.RolePrimary, model.HealthUp), t0), "")
 
-	// No primary: raised only after the grace, once, and cleared.
-	d.View(sv("b", "rs", "redstor", model.RoleOutOfService, model.HealthUp), t0.Add(10*time.Second))
+	// No primary: failing over within the grace, critical after it, once,
+	// and cleared.
+	evs := d.View(sv("b", "rs", "redstor", model.RoleOutOfService, model.HealthUp), t0.Add(10*time.Second))
+	expect(t, "lost its primary", evs, "role:warning->out-of-service failing-over:warning->failing-over")
 	expect(t, "within grace", d.Tick(t0.Add(15*time.Second)), "")
-	evs := d.Tick(t0.Add(21 * time.Second))
-	expect(t, "after grace", evs, "no-primary:critical")
-	if len(evs) == 1 && (evs[0].Server != "" || evs[0].System != "rs" || !strings.Contains(evs[0].Detail, "a, b")) {
+	evs = d.Tick(t0.Add(21 * time.Second))
+	expect(t, "after grace", evs, "no-primary:critical->no-primary")
+	if len(evs) == 1 && (evs[0].Server != "" || evs[0].System != "rs" || evs[0].From != "failing-over" ||
+		!strings.Contains(evs[0].Detail, "next: redstor-failover")) {
 		t.Errorf("no-primary event %+v", evs[0])
 	}
 	expect(t, "raised once", d.Tick(t0.Add(40*time.Second)), "")
+	// a, the standby, became primary while b, the primary before, stays
+	// out of service: a failover.
 	expect(t, "primary again", d.View(sv("a", "rs", "redstor", model.RolePrimary, model.HealthUp), t0.Add(41*time.Second)),
-		"role:warning->primary no-primary:info->resolved")
+		"role:warning->primary failed-over:warning->failed-over")
 }
 
 func TestDetectorNoPrimaryWaitsUntilEveryServerIsHeard(t *testing.T) {
@@ -89,6 +114,61 @@ func TestDetectorNoPrimaryWaitsUntilEveryServerIsHeard(t *testing.T) {
 	d.View(sv("a", "ic", "infocast", model.RoleStandby, model.HealthUp), t0)
 	d.View(sv("b", "ic", "infocast", model.RoleUnknown, model.HealthUnknown), t0)
 	expect(t, "not settled", d.Tick(t0.Add(time.Minute)), "")
+	if v := d.Verdicts(); len(v) != 1 || v[0].Verdict != model.VerdictUnknown || !strings.Contains(v[0].Summary, "waiting to hear from b") {
+		t.Errorf("verdicts %+v", v)
+	}
+}
+
+// TestDetectorSettlingIsNotNews: a console that starts (every stored
+// server unknown) and hears a healthy system raises no event; one that
+// hears a degraded system says so once.
+func TestDetectorSettlingIsNotNews(t *testing.T) {
+	d := NewDetector(DetectorConfig{})
+	for _, v := range []model.ServerView{
+		sv("a", "k2", "k2san", model.RolePrimary, model.HealthUnknown), sv("b", "k2", "k2san", model.RoleStandby, model.HealthUnknown),
+		sv("m", "rs", "redstor", model.RolePrimary, model.HealthUnknown), sv("s", "rs", "redstor", model.RoleStandby, model.HealthUnknown),
+	} {
+		expect(t, "stored "+v.Name, d.View(v, t0), "")
+	}
+	expect(t, "a heard", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthUp), t0), "")
+	expect(t, "b heard", d.View(sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp), t0), "")
+	expect(t, "m heard", d.View(sv("m", "rs", "redstor", model.RolePrimary, model.HealthUp), t0), "")
+	expect(t, "s heard down", d.View(sv("s", "rs", "redstor", model.RoleStandby, model.HealthDown), t0), "down:critical->down degraded:warning->degraded")
+	changed := d.Changed()
+	if len(changed) != 2 || changed[0].System != "k2" || changed[0].Verdict != model.VerdictHealthy || changed[1].Verdict != model.VerdictDegraded {
+		t.Errorf("changed verdicts %+v", changed)
+	}
+	if again := d.Changed(); len(again) != 0 {
+		t.Errorf("changed twice: %+v", again)
+	}
+}
+
+// TestDetectorIgnoresServersNotPaired: servers the console does not watch
+// (another console's agents on the LAN, servers not yet paired) never
+// change a verdict, whatever they announce.
+func TestDetectorIgnoresServersNotPaired(t *testing.T) {
+	d := NewDetector(DetectorConfig{NoPrimaryGrace: time.Second})
+	d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthUp), t0)
+	d.View(sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp), t0)
+	stranger := sv("x", "k2", "k2san", model.RolePrimary, model.HealthUnknown)
+	stranger.Paired = false
+	expect(t, "a stranger announcing primary", d.View(stranger, t0.Add(time.Second)), "")
+	if v := d.Verdicts(); len(v) != 1 || v[0].Verdict != model.VerdictHealthy {
+		t.Fatalf("verdicts %+v", v)
+	}
+	// The primary goes: the stranger's claim does not stand in for it.
+	expect(t, "primary down", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthDown), t0.Add(2*time.Second)),
+		"down:critical->down failing-over:warning->failing-over")
+	expect(t, "past the grace", d.Tick(t0.Add(5*time.Second)), "no-primary:critical->no-primary")
+	// A system of strangers alone is not judged.
+	other := sv("y", "theirs", "k2san", model.RolePrimary, model.HealthUnknown)
+	other.Paired = false
+	d.View(other, t0)
+	for _, v := range d.Verdicts() {
+		if v.System == "theirs" {
+			t.Errorf("a system with no paired server was judged: %+v", v)
+		}
+	}
 }
 
 func TestDetectorFlapping(t *testing.T) {
@@ -117,28 +197,30 @@ func TestDetectorFlapping(t *testing.T) {
 	}
 	expect(t, "within window", d.Tick(t0.Add(30*time.Second)), "")
 	evs := d.Tick(t0.Add(71 * time.Second))
-	expect(t, "stable", evs, "flapping:info->stable")
-	expect(t, "after stable", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthDown), t0.Add(80*time.Second)), "down:critical->down")
+	expect(t, "stable", evs, "flapping:info->stable healthy:info->healthy")
+	expect(t, "after stable", d.View(sv("a", "k2", "k2san", model.RolePrimary, model.HealthDown), t0.Add(80*time.Second)),
+		"down:critical->down failing-over:warning->failing-over")
 }
 
 func TestDetectorServicesAndLag(t *testing.T) {
 	d := NewDetector(DetectorConfig{})
 	v := sv("ss", "rs", "redstor", model.RolePrimary, model.HealthUp)
 	d.View(v, t0)
-	expect(t, "first", d.Status(v, map[string]string{"StorageServer": "running"}, map[string]string{"mirror_lag_seconds": "5", "mirror_lag_seconds_limit": "60"}, t0), "")
-	expect(t, "crash", d.Status(v, map[string]string{"StorageServer": "failed"}, nil, t0), "service:critical->failed")
-	expect(t, "restart", d.Status(v, map[string]string{"StorageServer": "starting"}, nil, t0), "")
-	expect(t, "running", d.Status(v, map[string]string{"StorageServer": "running"}, nil, t0), "service:info->running")
+	expect(t, "first", d.Status(v, st(map[string]string{"StorageServer": "running"}, map[string]string{"mirror_lag_seconds": "5", "mirror_lag_seconds_limit": "60"}), t0), "")
+	expect(t, "crash", d.Status(v, st(map[string]string{"StorageServer": "failed"}, nil), t0), "service:critical->failed")
+	expect(t, "restart", d.Status(v, st(map[string]string{"StorageServer": "starting"}, nil), t0), "")
+	expect(t, "running", d.Status(v, st(map[string]string{"StorageServer": "running"}, nil), t0), "service:info->running")
 	lag := func(x string) map[string]string {
 		return map[string]string{"mirror_lag_seconds": x, "mirror_lag_seconds_limit": "60", "odd": "x", "odd_limit": "y"}
 	}
-	expect(t, "lag over", d.Status(v, map[string]string{"StorageServer": "running"}, lag("75"), t0), "lag:warning->75")
-	expect(t, "lag still over", d.Status(v, map[string]string{"StorageServer": "running"}, lag("90"), t0), "")
-	evs := d.Status(v, map[string]string{"StorageServer": "running"}, lag("3"), t0)
-	expect(t, "lag back", evs, "lag:info->3")
-	if len(evs) == 1 && !strings.Contains(evs[0].Detail, "mirror lag seconds") {
-		t.Errorf("lag detail %q does not name the fact", evs[0].Detail)
+	evs := d.Status(v, st(map[string]string{"StorageServer": "running"}, lag("75")), t0)
+	expect(t, "lag over", evs, "lag:warning->75 degraded:warning->degraded")
+	if len(evs) == 2 && !strings.Contains(evs[0].Detail, "mirror lag 75 s, limit 60 s") {
+		t.Errorf("lag detail %q does not give the value and the limit", evs[0].Detail)
 	}
+	expect(t, "lag still over", d.Status(v, st(map[string]string{"StorageServer": "running"}, lag("90")), t0), "")
+	evs = d.Status(v, st(map[string]string{"StorageServer": "running"}, lag("3")), t0)
+	expect(t, "lag back", evs, "lag:info->3 healthy:info->healthy")
 }
 
 func FuzzDetectorNeverPanics(f *testing.F) {
@@ -149,7 +231,12 @@ func FuzzDetectorNeverPanics(f *testing.F) {
 			at := t0.Add(time.Duration(i) * time.Second)
 			d.View(sv("a", "s", "k2san", model.Role(r1), model.Health(h1)), at)
 			d.View(sv("b", "s", "k2san", model.Role(r2), model.Health(h2)), at)
-			d.Status(sv("a", "s", "k2san", model.Role(r1), model.Health(h1)), map[string]string{"x": r2}, map[string]string{"l": lag, "l_limit": limit}, at)
+			d.Status(sv("a", "s", "k2san", model.Role(r1), model.Health(h1)), st(map[string]string{"x": r2}, map[string]string{"l": lag, "l_limit": limit}), at)
+			for _, v := range d.Verdicts() {
+				if v.Verdict.Severity().Rank() < 0 || v.Severity.Rank() < 0 {
+					t.Fatalf("verdict without severity: %+v", v)
+				}
+			}
 			for _, e := range d.Tick(at) {
 				if e.Kind == "" || e.Severity.Rank() < 0 {
 					t.Fatalf("event without kind or severity: %s", fmt.Sprint(e))
@@ -161,10 +248,11 @@ func FuzzDetectorNeverPanics(f *testing.F) {
 
 func TestDetectorDefaultLimits(t *testing.T) {
 	d := NewDetector(DetectorConfig{})
+	d.View(sv("prod", "nk", "nintex", model.RolePrimary, model.HealthUp), t0)
 	v := sv("dr", "nk", "nintex", model.RoleStandby, model.HealthUp)
 	d.View(v, t0)
-	expect(t, "within", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "3600"}, t0), "")
-	expect(t, "over the document's 4 hours", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "20000"}, t0), "lag:warning->20000")
+	expect(t, "within", d.Status(v, st(nil, map[string]string{"recovery_point_age_seconds": "3600"}), t0), "")
+	expect(t, "over the document's 4 hours", d.Status(v, st(nil, map[string]string{"recovery_point_age_seconds": "20000"}), t0), "lag:warning->20000 degraded:warning->degraded")
 	// The agent's own limit wins.
-	expect(t, "agent's limit", d.Status(v, nil, map[string]string{"recovery_point_age_seconds": "20000", "recovery_point_age_seconds_limit": "30000"}, t0), "lag:info->20000")
+	expect(t, "agent's limit", d.Status(v, st(nil, map[string]string{"recovery_point_age_seconds": "20000", "recovery_point_age_seconds_limit": "30000"}), t0), "lag:info->20000 healthy:info->healthy")
 }

@@ -15,6 +15,8 @@ const tickInterval = time.Second
 // m.mu must be held; storing happens on the events goroutine, so a slow
 // disk never holds up the watch streams.
 func (m *Monitor) emitLocked(evs []model.Event) {
+	// Whatever the detector was just told may have changed a verdict.
+	m.publishVerdictsLocked()
 	if len(evs) == 0 {
 		return
 	}
@@ -109,6 +111,7 @@ func (m *Monitor) tick(ctx context.Context) {
 			return
 		case now := <-t.C:
 			m.mu.Lock()
+			m.expireLocked(now)
 			m.emitLocked(m.det.Tick(now))
 			m.mu.Unlock()
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +34,12 @@ var _ Store = (*model.Store)(nil)
 
 // Defaults; see the fields of Monitor.
 const (
-	DefaultSilence   = time.Second
-	DefaultConnect   = 5 * time.Second
+	DefaultSilence = time.Second
+	DefaultConnect = 5 * time.Second
+	// DefaultExpiry is several rounds of mDNS discovery (15 s each): a
+	// stranger's agent that left the LAN leaves the board after it, not
+	// at the first lost announcement.
+	DefaultExpiry    = 2 * time.Minute
 	maxBackoff       = 5 * time.Second
 	minBackoff       = 100 * time.Millisecond
 	seenInterval     = time.Second // how often sightings written behind reach the store
@@ -60,6 +65,10 @@ type Monitor struct {
 	Connect time.Duration
 	// Detect tunes what becomes an event. Set before Run.
 	Detect DetectorConfig
+	// Expiry is how long a server known only from mDNS (not paired) stays
+	// in the views after it was last announced; DefaultExpiry when zero.
+	// Set before Run.
+	Expiry time.Duration
 	// Record stores an event and returns it with its id; the default is
 	// the store's AddEvent. The console sets it to the alert outbox's, which
 	// stores the event and its alert together. Set before Run.
@@ -85,6 +94,17 @@ type Monitor struct {
 	evWake    chan struct{} // a token when evQueue has grown
 	evSubs    map[int]chan model.Event
 	evDropped bool
+
+	verdictSubs    map[int]chan model.SystemVerdict
+	verdictDropped bool
+}
+
+// note is what the monitor says of a server beside what the store keeps:
+// why its health is what it is, in words and as the error behind them, and
+// the peers that still see it when the console cannot.
+type note struct {
+	detail, err string
+	seenBy      []string
 }
 
 type tracked struct {
@@ -95,8 +115,12 @@ type tracked struct {
 	auditing, auditAgain bool
 	audited              uint64    // the newest entry known to be mirrored
 	lostAt               time.Time // when the console stopped hearing it; zero while it hears it
-	watching             bool
-	kick                 chan struct{} // wakes the watcher's backoff when the address changes
+	// live is the health and detail its last full status earned it (up,
+	// or degraded with the limits it exceeds): what a heartbeat confirms.
+	live     note
+	liveOver bool // live says degraded
+	watching bool
+	kick     chan struct{} // wakes the watcher's backoff when the address changes
 }
 
 // New returns a monitor over store that presents cert to agents.
@@ -110,6 +134,8 @@ func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 		seen:    map[string]model.Seen{},
 		evWake:  make(chan struct{}, 1),
 		evSubs:  map[int]chan model.Event{},
+
+		verdictSubs: map[int]chan model.SystemVerdict{},
 	}
 }
 
@@ -127,10 +153,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// What the store remembers is the last known picture; until an agent
 		// speaks, its health is not known.
 		v.Health, v.Detail = model.HealthUnknown, "not heard from since the console started"
+		v.Expired = m.expiredLocked(v, time.Now())
 		m.servers[v.ID] = &tracked{view: v, kick: make(chan struct{}, 1)}
 		m.det.View(v, time.Now())
 		m.startWatchLocked(v.ID)
 	}
+	m.publishVerdictsLocked()
 	m.mu.Unlock()
 	close(m.started)
 
@@ -187,7 +215,7 @@ func (m *Monitor) sighted(ctx context.Context, s discovery.Sighting) {
 		// and role, shown as a hint.
 		obs.Fingerprint, obs.Role = s.Advert.Fingerprint, s.Advert.Role
 	}
-	m.apply(ctx, obs, "")
+	m.apply(ctx, obs, note{})
 	if paired && s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, pinned) != nil {
 		m.identityChanged(ctx, obs.AgentID, fmt.Sprintf("mDNS announces key %s…, which is not the pinned one", s.Advert.Fingerprint))
 		return
@@ -213,7 +241,7 @@ func (m *Monitor) identityChanged(ctx context.Context, id, why string) {
 	}
 	m.log.Warn("server identity changed; not talking to it until it is paired again",
 		"server", v.Name, "agent_id", id, "why", why)
-	m.publish(v, why)
+	m.publish(v, note{detail: why})
 }
 
 // Add records a server the console has just paired with (pin is the full
@@ -228,12 +256,12 @@ func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerVie
 	if err := actions.MatchFingerprint(pin, st.Fingerprint); err != nil {
 		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
 	}
-	m.apply(ctx, statusObservation(st, address), "")
+	m.apply(ctx, statusObservation(st, address), note{})
 	v, err := m.store.SetPaired(context.WithoutCancel(ctx), st.AgentID, pin)
 	if err != nil {
 		return model.ServerView{}, err
 	}
-	m.publish(v, "")
+	m.publish(v, note{})
 	select {
 	case <-m.started:
 	case <-ctx.Done():
@@ -285,9 +313,9 @@ func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errSilent) {
 			// Out of the console's reach, which is not the same as gone:
 			// its peers decide.
-			m.lost(ctx, id, time.Now(), err.Error())
+			m.lost(ctx, id, time.Now(), actions.Explain(err))
 		} else {
-			m.apply(ctx, model.Observation{AgentID: id, Health: model.HealthDown}, err.Error())
+			m.apply(ctx, model.Observation{AgentID: id, Health: model.HealthDown}, note{detail: actions.Explain(err), err: err.Error()})
 		}
 		if heard {
 			backoff = minBackoff
@@ -360,18 +388,21 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			if err := actions.MatchFingerprint(v.Fingerprint, l.Status.Fingerprint); err != nil {
 				return err
 			}
-			m.keepStatus(v.ID, *l.Status)
+			live := m.keepStatus(v.ID, *l.Status)
 			m.mirrorAudit(v, l.Status.AuditSeq)
-			if obs := statusObservation(*l.Status, ""); !m.writeBehind(obs) {
-				m.apply(ctx, obs, "")
+			obs := statusObservation(*l.Status, "")
+			obs.Health = live.health
+			if !m.writeBehind(obs, live.note) {
+				m.apply(ctx, obs, live.note)
 			}
 			m.peersSpoke(ctx, v.ID, l.Status.Peers)
-		case wasSilent:
-			m.apply(ctx, model.Observation{AgentID: v.ID, Health: model.HealthUp}, "")
 		default:
-			// A heartbeat: the server is up, and seen now.
-			if obs := (model.Observation{AgentID: v.ID, Health: model.HealthUp, Time: time.Now()}); !m.writeBehind(obs) {
-				m.apply(ctx, obs, "")
+			// A heartbeat: the server is alive, as its last status judged
+			// it, and seen now.
+			live := m.liveCondition(v.ID)
+			obs := model.Observation{AgentID: v.ID, Health: live.health, Time: time.Now()}
+			if wasSilent || !m.writeBehind(obs, live.note) {
+				m.apply(ctx, obs, live.note)
 			}
 		}
 		return nil
@@ -446,16 +477,48 @@ func (m *Monitor) mirrorAuditRound(ctx context.Context, v model.ServerView) (uin
 	}
 }
 
-// keepStatus remembers an agent's latest full status.
-func (m *Monitor) keepStatus(id string, st actions.Status) {
+// liveState is a live server's health and why.
+type liveState struct {
+	health model.Health
+	note   note
+}
+
+// keepStatus remembers an agent's latest full status and returns what it
+// makes of the server: up, or degraded with the limits its facts exceed.
+func (m *Monitor) keepStatus(id string, st actions.Status) liveState {
+	live := liveState{health: model.HealthUp}
+	var words []string
+	for _, l := range Over(Limits(st.Facts, m.Detect.Limits)) {
+		words = append(words, l.Words())
+	}
+	if len(words) > 0 {
+		live = liveState{health: model.HealthDegraded, note: note{detail: strings.Join(words, "; ")}}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t := m.servers[id]; t != nil {
 		t.status = &st
+		t.live, t.liveOver = live.note, live.health == model.HealthDegraded
 		if m.det != nil {
-			m.emitLocked(m.det.Status(t.view, st.Services, st.Facts, time.Now()))
+			m.emitLocked(m.det.Status(t.view, st, time.Now()))
 		}
 	}
+	return live
+}
+
+// liveCondition is what a heartbeat confirms of a server: the health its
+// last full status earned it.
+func (m *Monitor) liveCondition(id string) liveState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := liveState{health: model.HealthUp}
+	if t := m.servers[id]; t != nil {
+		live.note = t.live
+		if t.liveOver {
+			live.health = model.HealthDegraded
+		}
+	}
+	return live
 }
 
 // Status is the last full status a paired agent sent on its watch stream:
@@ -486,16 +549,16 @@ func statusObservation(st actions.Status, address string) model.Observation {
 // fleet sends thousands of such lines a second, a heartbeat or a status
 // whose facts moved). It reports false for anything else, which apply
 // must write at once: a change of role or health, a server not yet up.
-func (m *Monitor) writeBehind(o model.Observation) bool {
+func (m *Monitor) writeBehind(o model.Observation, n note) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.servers[o.AgentID]
-	if t == nil || o.Health != model.HealthUp {
+	if t == nil || o.Health != model.HealthUp && o.Health != model.HealthDegraded {
 		return false
 	}
 	v := t.view
 	same := func(stored, seen string) bool { return seen == "" || seen == stored }
-	if v.Health != model.HealthUp || v.Detail != "" || o.Role != "" && o.Role != v.Role ||
+	if v.Health != o.Health || v.Detail != n.detail || v.Error != n.err || len(v.SeenBy) > 0 || o.Role != "" && o.Role != v.Role ||
 		!same(v.Name, o.Name) || !same(v.Site, o.Site) || !same(v.System, o.System) ||
 		!same(v.Profile, o.Profile) || !same(v.Address, o.Address) ||
 		// The store keeps the key a paired server was pinned with, not
@@ -584,22 +647,24 @@ func setIf(dst *string, v string) {
 
 // apply records an observation and tells subscribers if what an operator
 // sees of the server changed.
-func (m *Monitor) apply(ctx context.Context, o model.Observation, detail string) model.ServerView {
+func (m *Monitor) apply(ctx context.Context, o model.Observation, n note) model.ServerView {
 	v, _, err := m.store.Observe(context.WithoutCancel(ctx), o)
 	if err != nil {
 		m.log.Error("store", "err", err)
 		return model.ServerView{}
 	}
-	m.publish(v, detail)
+	m.publish(v, n)
 	return v
 }
 
-// publish replaces the in-memory view of a server with v.
-func (m *Monitor) publish(v model.ServerView, detail string) {
-	v.Detail = detail
+// publish replaces the in-memory view of a server with v and what the
+// monitor notes of it.
+func (m *Monitor) publish(v model.ServerView, n note) {
+	v.Detail, v.Error, v.SeenBy = n.detail, n.err, n.seenBy
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v = m.unstoredLocked(v)
+	v.Expired = m.expiredLocked(v, time.Now())
 	t := m.servers[v.ID]
 	if t == nil {
 		t = &tracked{kick: make(chan struct{}, 1)}
@@ -613,7 +678,7 @@ func (m *Monitor) publish(v model.ServerView, detail string) {
 func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 	old := t.view
 	t.view = v
-	if visible(old) == visible(v) {
+	if sameToOperator(old, v) {
 		return
 	}
 	if m.det != nil {
@@ -634,10 +699,32 @@ func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 	}
 }
 
-// visible is what an operator sees of a server; a change in it is published.
-func visible(v model.ServerView) model.ServerView {
-	v.LastSeen = time.Time{}
-	return v
+// expiredLocked says whether v is a server known only from mDNS that has
+// not been announced for longer than the expiry. m.mu must be held.
+func (m *Monitor) expiredLocked(v model.ServerView, now time.Time) bool {
+	expiry := cmp.Or(m.Expiry, DefaultExpiry)
+	return !v.Paired && !v.LastSeen.IsZero() && now.Sub(v.LastSeen) > expiry
+}
+
+// expireLocked takes the servers known only from mDNS that were not
+// announced for longer than the expiry out of the views, with a last
+// update that says so. m.mu must be held.
+func (m *Monitor) expireLocked(now time.Time) {
+	for _, t := range m.servers {
+		if t.view.ID != "" && !t.view.Expired && m.expiredLocked(t.view, now) {
+			v := t.view
+			v.Expired = true
+			m.publishLocked(t, v)
+		}
+	}
+}
+
+// sameToOperator reports whether an operator sees no difference between
+// two views of a server: only a change is published. When it was last
+// seen is not such a difference; the view shows it, but as time goes by.
+func sameToOperator(a, b model.ServerView) bool {
+	a.LastSeen = b.LastSeen
+	return a.Equal(b)
 }
 
 // Snapshot returns every known server, ordered by system then name.
@@ -645,7 +732,7 @@ func (m *Monitor) Snapshot() []model.ServerView {
 	m.mu.Lock()
 	out := make([]model.ServerView, 0, len(m.servers))
 	for _, t := range m.servers {
-		if t.view.ID != "" {
+		if t.view.ID != "" && !t.view.Expired {
 			out = append(out, t.view)
 		}
 	}

@@ -80,14 +80,15 @@ func TestSightingsAreWrittenBehind(t *testing.T) {
 	ctx := context.Background()
 	st := newCountedStore(t)
 	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
-	m.apply(ctx, asStatus(t0, "Master AccountServer"), "")
+	m.Expiry = 1000 * time.Hour // the test's clock is in the past; its server is only announced, not paired
+	m.apply(ctx, asStatus(t0, "Master AccountServer"), note{})
 	updates, cancel := m.Subscribe()
 	defer cancel()
 	written := st.observes.Load()
 
 	for i, word := range []string{"Master AccountServer, replicating", "Master AccountServer, resyncing"} {
 		o := asStatus(t0.Add(time.Duration(i+1)*time.Second), word)
-		if !m.writeBehind(o) {
+		if !m.writeBehind(o, note{}) {
 			t.Fatalf("a status line moving the vendor role to %q is written at once", word)
 		}
 		select {
@@ -100,7 +101,7 @@ func TestSightingsAreWrittenBehind(t *testing.T) {
 		}
 	}
 	beat := t0.Add(3 * time.Second)
-	if !m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: beat}) {
+	if !m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: beat}, note{}) {
 		t.Fatal("a heartbeat of an up server is written at once")
 	}
 	select {
@@ -121,10 +122,10 @@ func TestSightingsAreWrittenBehind(t *testing.T) {
 
 	standby := asStatus(t0.Add(4*time.Second), "Slave AccountServer")
 	standby.Role = model.RoleStandby
-	if m.writeBehind(standby) {
+	if m.writeBehind(standby, note{}) {
 		t.Error("a change of role was written behind")
 	}
-	if m.writeBehind(model.Observation{AgentID: "nobody", Health: model.HealthUp, Time: beat}) {
+	if m.writeBehind(model.Observation{AgentID: "nobody", Health: model.HealthUp, Time: beat}, note{}) {
 		t.Error("a server the monitor does not know was written behind")
 	}
 
@@ -139,8 +140,8 @@ func TestSightingsAreWrittenBehind(t *testing.T) {
 
 	// Lost, the server is not up: a heartbeat's news is then a change of
 	// health, which apply writes at once.
-	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthUnreachable, Time: t0.Add(5 * time.Second)}, "no heartbeat")
-	if m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: t0.Add(6 * time.Second)}) {
+	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthUnreachable, Time: t0.Add(5 * time.Second)}, note{detail: "no heartbeat"})
+	if m.writeBehind(model.Observation{AgentID: "as1", Health: model.HealthUp, Time: t0.Add(6 * time.Second)}, note{}) {
 		t.Error("a heartbeat of an unreachable server was written behind")
 	}
 }
@@ -152,12 +153,13 @@ func TestAChangeKeepsTheSightingNotYetStored(t *testing.T) {
 	ctx := context.Background()
 	st := newCountedStore(t)
 	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
-	m.apply(ctx, asStatus(t0, "Master AccountServer"), "")
+	m.Expiry = 1000 * time.Hour // the test\'s clock is in the past; its server is only announced, not paired
+	m.apply(ctx, asStatus(t0, "Master AccountServer"), note{})
 	seen := t0.Add(time.Second)
-	if !m.writeBehind(asStatus(seen, "Master AccountServer, replicating")) {
+	if !m.writeBehind(asStatus(seen, "Master AccountServer, replicating"), note{}) {
 		t.Fatal("not written behind")
 	}
-	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthDown, Time: t0.Add(2 * time.Second)}, "stream reset")
+	m.apply(ctx, model.Observation{AgentID: "as1", Health: model.HealthDown, Time: t0.Add(2 * time.Second)}, note{detail: "stream reset"})
 
 	check := func(when string, v model.ServerView) {
 		t.Helper()
@@ -285,5 +287,55 @@ func TestSlowFirstLineIsNotALostServer(t *testing.T) {
 					m.Silence, m.Connect, seen, unreachable, tc.wantUnreachable)
 			}
 		})
+	}
+}
+
+// A server known only from mDNS that is not announced for longer than the
+// expiry leaves the views (the store keeps it); announced again, it comes
+// back. A paired server never expires: its silence is for its watcher to
+// judge.
+func TestServersOnlyAnnouncedExpire(t *testing.T) {
+	ctx := context.Background()
+	st := newCountedStore(t)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	m.Expiry = time.Minute
+	now := time.Now()
+	m.apply(ctx, model.Observation{AgentID: "x", Name: "stranger", System: "k2-san", Role: model.RolePrimary, Time: now.Add(-30 * time.Second)}, note{})
+	m.apply(ctx, model.Observation{AgentID: "p", Name: "ours", System: "k2-san", Role: model.RolePrimary, Time: now.Add(-time.Hour)}, note{})
+	if _, err := st.SetPaired(ctx, "p", "fp"); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := st.Server(ctx, "p")
+	m.publish(v, note{})
+	updates, cancel := m.Subscribe()
+	defer cancel()
+	names := func() []string {
+		var out []string
+		for _, v := range m.Snapshot() {
+			out = append(out, v.Name)
+		}
+		return out
+	}
+	m.mu.Lock()
+	m.expireLocked(now)
+	m.mu.Unlock()
+	if got := names(); !slices.Equal(got, []string{"ours", "stranger"}) {
+		t.Fatalf("within the expiry the views hold %q", got)
+	}
+	m.mu.Lock()
+	m.expireLocked(now.Add(31 * time.Second))
+	m.mu.Unlock()
+	if got := names(); !slices.Equal(got, []string{"ours"}) {
+		t.Fatalf("past the expiry the views hold %q", got)
+	}
+	if u := <-updates; u.ID != "x" || !u.Expired {
+		t.Errorf("subscribers were told %+v, want the stranger expired", u)
+	}
+	if _, err := st.Server(ctx, "x"); err != nil {
+		t.Errorf("the store lost the expired server: %v", err)
+	}
+	m.apply(ctx, model.Observation{AgentID: "x", Name: "stranger", Time: time.Now()}, note{})
+	if got := names(); !slices.Equal(got, []string{"ours", "stranger"}) {
+		t.Errorf("announced again, the views hold %q", got)
 	}
 }

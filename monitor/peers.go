@@ -32,7 +32,7 @@ func (m *Monitor) lost(ctx context.Context, id string, since time.Time, why stri
 	}
 	since = t.lostAt
 	m.mu.Unlock()
-	m.judge(ctx, id, why)
+	m.weigh(ctx, id, why)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -44,7 +44,7 @@ func (m *Monitor) lost(ctx context.Context, id string, since time.Time, why stri
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if !m.judge(ctx, id, why) {
+				if !m.weigh(ctx, id, why) {
 					return
 				}
 			}
@@ -61,24 +61,24 @@ func (m *Monitor) found(id string) {
 	}
 }
 
-// judge sets a lost server's health from what its peers say. It returns
+// weigh sets a lost server's health from what its peers say. It returns
 // false when the server is no longer lost.
-func (m *Monitor) judge(ctx context.Context, id, why string) bool {
+func (m *Monitor) weigh(ctx context.Context, id, why string) bool {
 	m.mu.Lock()
 	t := m.servers[id]
 	if t == nil || t.lostAt.IsZero() {
 		m.mu.Unlock()
 		return false
 	}
-	health, detail := m.verdictLocked(t, time.Now())
+	health, detail, seenBy := m.peersWordLocked(t, time.Now())
 	m.mu.Unlock()
-	m.apply(ctx, model.Observation{AgentID: id, Health: health}, why+"; "+detail)
+	m.apply(ctx, model.Observation{AgentID: id, Health: health}, note{detail: why + "; " + detail, seenBy: seenBy})
 	return true
 }
 
-// verdictLocked weighs the peers' word on a server the console lost.
-// m.mu must be held.
-func (m *Monitor) verdictLocked(lost *tracked, now time.Time) (model.Health, string) {
+// peersWordLocked weighs the peers' word on a server the console lost: its
+// health, why, and the peers that still see it. m.mu must be held.
+func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, string, []string) {
 	name, since := lost.view.Name, lost.lostAt
 	var alive, gone, silent []string
 	for _, p := range m.servers {
@@ -90,7 +90,7 @@ func (m *Monitor) verdictLocked(lost *tracked, now time.Time) (model.Health, str
 			continue
 		}
 		// A peer's word counts only while the console hears the peer.
-		if p.view.Health != model.HealthUp || !p.lostAt.IsZero() {
+		if !p.view.Live() || !p.lostAt.IsZero() {
 			continue
 		}
 		switch {
@@ -107,13 +107,13 @@ func (m *Monitor) verdictLocked(lost *tracked, now time.Time) (model.Health, str
 	sort.Strings(gone)
 	switch {
 	case len(alive) > 0:
-		return model.HealthUnreachable, fmt.Sprintf("but %s still sees it: the console's path to it is at fault, not the server", strings.Join(alive, " and "))
+		return model.HealthUnreachable, fmt.Sprintf("but %s still sees it: the console's path to it is at fault, not the server", strings.Join(alive, " and ")), alive
 	case len(gone) > 0 && len(silent) == 0:
-		return model.HealthDown, fmt.Sprintf("its peers lost it too: %s", strings.Join(gone, ", "))
+		return model.HealthDown, fmt.Sprintf("its peers lost it too: %s", strings.Join(gone, ", ")), nil
 	case len(silent) > 0:
-		return model.HealthUnreachable, fmt.Sprintf("waiting for the word of %s", strings.Join(silent, ", "))
+		return model.HealthUnreachable, fmt.Sprintf("waiting for the word of %s", strings.Join(silent, ", ")), nil
 	}
-	return model.HealthUnreachable, "no peer reports on it"
+	return model.HealthUnreachable, "no peer reports on it", nil
 }
 
 // peersSpoke re-judges servers the console lost when a peer's view of them
@@ -135,6 +135,6 @@ func (m *Monitor) peersSpoke(ctx context.Context, from string, peers map[string]
 	}
 	m.mu.Unlock()
 	for _, id := range lost {
-		m.judge(ctx, id, "not heard")
+		m.weigh(ctx, id, "not heard")
 	}
 }

@@ -319,6 +319,10 @@ var _ Feed = (*benchFeed)(nil)
 
 func (f *benchFeed) Snapshot() []model.ServerView { return slices.Clone(f.snapshot) }
 
+func (f *benchFeed) Verdicts() []model.SystemVerdict { return nil }
+
+func (f *benchFeed) SubscribeVerdicts() (<-chan model.SystemVerdict, func()) { return nil, func() {} }
+
 func (f *benchFeed) Subscribe() (<-chan model.ServerView, func()) {
 	return f.updates, func() { f.once.Do(func() { close(f.closed) }) }
 }

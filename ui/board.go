@@ -16,7 +16,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
-	"github.com/vigilops/vigil/monitor"
 )
 
 var _ fyne.Widget = (*Board)(nil)
@@ -31,14 +30,19 @@ type Board struct {
 	// tapped.
 	OnSelect func(id string)
 
-	now      func() time.Time
-	rows     map[string]*serverRow   // by server id
-	groups   map[string]*systemGroup // by system name; "" holds the unassigned
-	selected string                  // the highlighted row's server, or ""
-	compact  bool                    // a pane beside the board shows the details
-	// noPrimary times the systems without a primary: a warning within the
-	// detector's grace, critical after it.
-	noPrimary *noPrimaryWatch
+	// ProcedureTitle, when set, names a procedure by its id, for a card's
+	// next step; OnNext, when set, is called when the operator takes it.
+	ProcedureTitle func(id string) string
+	OnNext         func(system, procedure string)
+
+	now  func() time.Time
+	rows map[string]*serverRow // by server id
+	// groups are the cards by key: a system's name, "" for the paired
+	// servers of no system, notPaired for the servers not paired.
+	groups   map[string]*systemGroup
+	verdicts map[string]model.SystemVerdict // the judge's, by system
+	selected string                         // the highlighted row's server, or ""
+	compact  bool                           // a pane beside the board shows the details
 
 	summary   *widget.Label
 	alarms    *widget.Label
@@ -47,17 +51,18 @@ type Board struct {
 	content   fyne.CanvasObject
 }
 
-// NewBoard returns a board showing servers; now is its clock for the
-// "last seen" times and for how long a system has had no primary.
-func NewBoard(servers []model.ServerView, now func() time.Time) *Board {
+// NewBoard returns a board showing servers and the judge's verdicts on
+// their systems; now is its clock for the "last seen" times and for how
+// long a failover has been under way.
+func NewBoard(servers []model.ServerView, verdicts []model.SystemVerdict, now func() time.Time) *Board {
 	b := &Board{
-		now:       now,
-		noPrimary: newNoPrimaryWatch(monitor.DefaultNoPrimaryGrace),
-		rows:      map[string]*serverRow{},
-		groups:    map[string]*systemGroup{},
-		summary:   widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		alarms:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		cards:     container.NewVBox(),
+		now:      now,
+		rows:     map[string]*serverRow{},
+		groups:   map[string]*systemGroup{},
+		verdicts: map[string]model.SystemVerdict{},
+		summary:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		alarms:   widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		cards:    container.NewVBox(),
 	}
 	b.summary.SizeName = theme.SizeNameSubHeadingText
 	b.alarms.Importance = widget.DangerImportance
@@ -69,7 +74,11 @@ func NewBoard(servers []model.ServerView, now func() time.Time) *Board {
 	header := container.NewVBox(b.summary, b.alarmLine, widget.NewSeparator())
 	b.content = container.NewBorder(header, nil, nil, nil, container.NewVScroll(b.cards))
 	b.ExtendBaseWidget(b)
+	for _, v := range verdicts {
+		b.verdicts[v.System] = v
+	}
 	b.ApplyBatch(servers)
+	b.showSummary()
 	return b
 }
 
@@ -104,31 +113,65 @@ func (b *Board) ApplyBatch(views []model.ServerView) {
 		b.sortCards()
 	}
 	for g, resort := range touched {
-		if b.groups[g.system] == g { // not a card that emptied and went
-			g.sync(resort, b.noPrimary, now)
+		if b.groups[g.key] == g { // not a card that emptied and went
+			g.sync(resort)
 		}
 	}
 	b.showSummary()
 }
 
+// ApplyVerdicts shows the judge's latest verdicts on the systems' cards
+// and in the header; a verdict with only a system's name takes that
+// system's verdict away.
+func (b *Board) ApplyVerdicts(verdicts []model.SystemVerdict) {
+	now := b.now()
+	for _, v := range verdicts {
+		if v.Verdict == "" {
+			delete(b.verdicts, v.System)
+		} else {
+			b.verdicts[v.System] = v
+		}
+		if g := b.groups[v.System]; g != nil {
+			b.showVerdict(g, now)
+		}
+	}
+	b.showSummary()
+}
+
+// Verdict returns the verdict a system's card shows.
+func (b *Board) Verdict(system string) (model.SystemVerdict, bool) {
+	v, ok := b.verdicts[system]
+	return v, ok
+}
+
 // RefreshTimes brings every "last seen" time up to date with the clock,
-// and the alarm of every system whose no-primary grace is running, so that
-// it turns critical on time; call it about once a second.
+// and the time a failover has been under way on its card; call it about
+// once a second.
 func (b *Board) RefreshTimes() {
 	now := b.now()
 	for _, row := range b.rows {
 		row.showTimes(now)
 	}
-	graced := false
-	for system, g := range b.groups {
-		if b.noPrimary.graced(system) {
-			g.showAlarm(g.views(), b.noPrimary, now)
-			graced = true
+	for system, v := range b.verdicts {
+		if g := b.groups[system]; g != nil && v.Verdict == model.VerdictFailingOver {
+			b.showVerdict(g, now)
 		}
 	}
-	if graced {
-		b.showSummary() // a grace that ends here puts the system in the header
+}
+
+// showVerdict draws a card's verdict, and its next step with the
+// procedure's title.
+func (b *Board) showVerdict(g *systemGroup, now time.Time) {
+	v, ok := b.verdicts[g.key]
+	if !ok || g.key == notPaired {
+		g.showVerdict(nil, "", now)
+		return
 	}
+	title := v.Next
+	if v.Next != "" && b.ProcedureTitle != nil {
+		title = b.ProcedureTitle(v.Next)
+	}
+	g.showVerdict(&v, title, now)
 }
 
 // View returns the latest state of a server on the board.
@@ -170,39 +213,73 @@ func (b *Board) SetCompact(compact bool) {
 // sorted again, and reports whether a card came or went.
 func (b *Board) place(v model.ServerView, now time.Time, touched map[*systemGroup]bool) (cards bool) {
 	row, known := b.rows[v.ID]
+	if v.Expired {
+		// A server known only from mDNS that left the LAN: off the board.
+		if known {
+			g := b.groups[groupKey(row.view)]
+			g.remove(row)
+			touched[g] = true
+			delete(b.rows, v.ID)
+			if len(g.rows) == 0 {
+				delete(b.groups, g.key)
+				return true
+			}
+		}
+		return false
+	}
 	joins := !known
+	key := groupKey(v)
 	if !known {
 		row = newServerRow(func() { b.tapped(v.ID) })
 		row.setCompact(b.compact)
 		row.setSelected(v.ID == b.selected)
 		b.rows[v.ID] = row
-	} else if row.view.System != v.System {
+	} else if old := groupKey(row.view); old != key {
 		// Out of its card first, so that it is never shown twice; a card
 		// left empty goes.
-		old := b.groups[row.view.System]
-		old.remove(row)
-		touched[old] = true
-		if len(old.rows) == 0 {
-			delete(b.groups, old.system)
-			b.noPrimary.forget(old.system)
+		g := b.groups[old]
+		g.remove(row)
+		touched[g] = true
+		if len(g.rows) == 0 {
+			delete(b.groups, old)
 			cards = true
 		}
 		joins = true
 	}
-	renamed := known && displayName(row.view) != displayName(v)
+	// A row moves within its card when its name or its role changes:
+	// primaries come first.
+	moved := known && (displayName(row.view) != displayName(v) || roleRank(row.view) != roleRank(v))
 	row.show(v, now)
 
-	g := b.groups[v.System]
+	g := b.groups[key]
 	if g == nil {
-		g = newSystemGroup(v.System)
-		b.groups[v.System] = g
+		g = newSystemGroup(key)
+		g.onNext = func(id string) {
+			if b.OnNext != nil {
+				b.OnNext(key, id)
+			}
+		}
+		b.groups[key] = g
+		b.showVerdict(g, now)
 		cards = true
 	}
 	if joins {
 		g.rows = append(g.rows, row)
 	}
-	touched[g] = touched[g] || joins || renamed
+	touched[g] = touched[g] || joins || moved
 	return cards
+}
+
+// notPaired is the key of the card of servers the console does not watch:
+// they never count in a system's verdict, so they are listed apart.
+const notPaired = "\x00not paired"
+
+// groupKey is the card a server's row belongs on.
+func groupKey(v model.ServerView) string {
+	if !v.Paired {
+		return notPaired
+	}
+	return v.System
 }
 
 func (b *Board) tapped(id string) {
@@ -231,8 +308,16 @@ func (b *Board) showSummary() {
 	for _, row := range b.rows {
 		views = append(views, row.view)
 	}
-	summary, alarms := fleetSummary(views, b.noPrimary.graced)
+	summary, alarms, level := fleetSummary(views, b.verdicts)
 	setText(b.summary, summary)
+	importance := widget.WarningImportance
+	if level == LevelCritical {
+		importance = widget.DangerImportance
+	}
+	if b.alarms.Importance != importance {
+		b.alarms.Importance = importance
+		b.alarms.Refresh()
+	}
 	setText(b.alarms, strings.Join(alarms, " · "))
 	setVisible(b.alarmLine, len(alarms) > 0)
 }
@@ -249,50 +334,74 @@ func setText(l *widget.Label, text string) {
 // name. The section is a slim title line over the rows rather than a
 // widget.Card, whose large title would let only half a fleet fit on screen.
 type systemGroup struct {
-	system    string
+	key       string // the system's name, "" or notPaired
 	rows      []*serverRow
 	box       *fyne.Container
 	title     *widget.Label
 	subtitle  *widget.Label
-	alarm     *widget.Label     // what is wrong with the system, in words
+	alarm     *widget.Label     // the verdict, in words
 	alarmIcon *widget.Icon      // and as an icon, so it reads without colour
-	alarmLine fyne.CanvasObject // hidden while nothing is wrong
+	reasons   *widget.Label     // the reasons the headline does not say
+	next      *widget.Button    // the procedure the verdict calls for
+	nextID    string            // its id
+	alarmLine fyne.CanvasObject // hidden while the system is healthy
 	tint      *canvas.Rectangle // the card's alarm colour, faint
 	card      fyne.CanvasObject
+	onNext    func(id string)
 }
 
-func newSystemGroup(system string) *systemGroup {
+func newSystemGroup(key string) *systemGroup {
 	g := &systemGroup{
-		system:    system,
+		key:       key,
 		box:       container.NewVBox(),
-		title:     widget.NewLabelWithStyle(systemTitle(system), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		title:     widget.NewLabelWithStyle(systemTitle(key), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		subtitle:  widget.NewLabel(""),
 		alarm:     widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		alarmIcon: widget.NewIcon(nil),
+		reasons:   widget.NewLabel(""),
 		tint:      canvas.NewRectangle(color.Transparent),
 	}
+	g.next = widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() {
+		if g.onNext != nil && g.nextID != "" {
+			g.onNext(g.nextID)
+		}
+	})
+	g.next.Importance = widget.HighImportance
+	g.next.Hide()
 	g.title.SizeName = theme.SizeNameSubHeadingText
 	g.subtitle.Truncation = fyne.TextTruncateEllipsis
 	g.alarm.Wrapping = fyne.TextWrapWord
+	g.reasons.Wrapping = fyne.TextWrapWord
+	g.reasons.SizeName = theme.SizeNameCaptionText
+	g.reasons.Hide()
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHeaderBackground))
 	bg.CornerRadius = theme.Size(theme.SizeNameInputRadius)
 	g.tint.CornerRadius = bg.CornerRadius
-	// The alarm has a line of its own under the title: beside it, a long
-	// alarm would push the card wider than half the window.
+	// The verdict has lines of its own under the title: beside it, a long
+	// one would push the card wider than half the window.
 	head := container.NewBorder(nil, nil, g.title, nil, g.subtitle)
-	g.alarmLine = container.NewBorder(nil, nil, g.alarmIcon, nil, g.alarm)
+	g.alarmLine = container.NewVBox(container.NewBorder(nil, nil, g.alarmIcon, nil, g.alarm), g.reasons,
+		container.NewHBox(g.next))
 	g.alarmLine.Hide()
+	if key == notPaired {
+		g.subtitle.SetText("pair to watch: they count in no system's verdict")
+		g.subtitle.Importance = widget.LowImportance
+	}
 	g.card = container.NewStack(bg, g.tint, container.NewPadded(container.NewVBox(head, g.alarmLine, g.box)))
 	return g
 }
 
-// showAlarm shows what is wrong with the system at now, or hides the line;
-// watch times its having no primary.
-func (g *systemGroup) showAlarm(views []model.ServerView, watch *noPrimaryWatch, now time.Time) {
-	text, level := alarmsText(watch.judge(g.system, systemAlarms(g.system, views), now))
-	if text == g.alarm.Text && g.alarmLine.Visible() == (text != "") {
+// showVerdict draws the system's verdict: hidden while it is healthy, else
+// its headline in the verdict's colour, its other reasons, and its next
+// step, titled nextTitle.
+func (g *systemGroup) showVerdict(v *model.SystemVerdict, nextTitle string, now time.Time) {
+	if v == nil || v.Verdict == model.VerdictHealthy && len(v.Reasons) == 0 {
+		g.tint.FillColor = color.Transparent
+		g.tint.Refresh()
+		setVisible(g.alarmLine, false)
 		return
 	}
+	level := levelOf(v.Severity)
 	g.tint.FillColor = color.Transparent
 	switch level {
 	case LevelCritical:
@@ -303,10 +412,29 @@ func (g *systemGroup) showAlarm(views []model.ServerView, watch *noPrimaryWatch,
 		g.alarm.Importance = widget.WarningImportance
 		g.alarmIcon.SetResource(theme.NewWarningThemedResource(theme.WarningIcon()))
 		g.tint.FillColor = color.NRGBA{R: 0xef, G: 0x6c, B: 0x00, A: 0x24}
+	default:
+		g.alarm.Importance = widget.MediumImportance
+		g.alarmIcon.SetResource(theme.NewSuccessThemedResource(theme.InfoIcon()))
 	}
 	g.tint.Refresh()
-	g.alarm.SetText(text)
-	setVisible(g.alarmLine, text != "")
+	headline := verdictHeadline(*v, now)
+	if v.Verdict == model.VerdictHealthy {
+		headline = verdictReasons(*v)
+	}
+	g.alarm.Text = headline
+	g.alarm.Refresh()
+	reasons := verdictReasons(*v)
+	if v.Verdict == model.VerdictHealthy {
+		reasons = ""
+	}
+	setText(g.reasons, reasons)
+	setVisible(g.reasons, reasons != "")
+	g.nextID = v.Next
+	if v.Next != "" {
+		g.next.SetText("Next: " + nextTitle + "…")
+	}
+	setVisible(g.next, v.Next != "")
+	setVisible(g.alarmLine, true)
 }
 
 func (g *systemGroup) remove(row *serverRow) {
@@ -314,10 +442,9 @@ func (g *systemGroup) remove(row *serverRow) {
 }
 
 // sync brings the card up to date with its rows' views: their order when
-// resort is set (a row came or went, or a server's name changed: a rename
-// moves a row as surely as a new server does), the subtitle and the alarm
-// line always, the alarm as it stands at now.
-func (g *systemGroup) sync(resort bool, watch *noPrimaryWatch, now time.Time) {
+// resort is set (a row came or went, or a server's name or role changed:
+// primaries come first), the subtitle always.
+func (g *systemGroup) sync(resort bool) {
 	if resort {
 		slices.SortFunc(g.rows, func(a, b *serverRow) int { return compareServers(a.view, b.view) })
 		objects := make([]fyne.CanvasObject, 0, 2*len(g.rows))
@@ -332,9 +459,9 @@ func (g *systemGroup) sync(resort bool, watch *noPrimaryWatch, now time.Time) {
 			g.box.Refresh()
 		}
 	}
-	views := g.views()
-	setText(g.subtitle, systemSubtitle(views))
-	g.showAlarm(views, watch, now)
+	if g.key != notPaired {
+		setText(g.subtitle, systemSubtitle(g.views()))
+	}
 }
 
 // views are the card's servers' latest views, in the rows' order.
@@ -419,8 +546,12 @@ func (r *serverRow) show(v model.ServerView, now time.Time) {
 	old, first := r.view, !r.shown
 	r.view, r.shown = v, true
 	r.badge.SetRole(v.Role)
+	// A role the console does not hear now is history (a server down,
+	// unreachable, not heard since the console started) or hearsay (what
+	// an unpaired server announces): grey, never a live colour.
+	r.badge.SetMuted(!v.Live())
 	setText(r.name, displayName(v))
-	setText(r.vendor, v.VendorRole)
+	setText(r.vendor, r.vendorText(now))
 	setText(r.address, v.Address)
 
 	// What lookOfServer reads.
@@ -442,6 +573,28 @@ func (r *serverRow) showTimes(now time.Time) {
 	if s := timesLine(r.view, now); s != r.times.Text {
 		r.times.SetText(s)
 	}
+	if !r.view.Live() {
+		setText(r.vendor, r.vendorText(now))
+	}
+}
+
+// vendorText is the line beside the name: the vendor's word for the role
+// of a live server; for one the console does not hear, what it was and
+// how long ago ("was PRIMARY · 21s ago"); for one not paired, its system.
+func (r *serverRow) vendorText(now time.Time) string {
+	v := r.view
+	switch {
+	case !v.Paired:
+		if v.System == "" {
+			return "announces " + lookOfRole(v.Role).word
+		}
+		return v.System + " · announces " + lookOfRole(v.Role).word
+	case v.Live():
+		return v.VendorRole
+	case v.LastSeen.IsZero():
+		return "was " + lookOfRole(v.Role).word
+	}
+	return "was " + lookOfRole(v.Role).word + " · " + relativeTime(v.LastSeen, now)
 }
 
 var (

@@ -13,18 +13,17 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
-	"github.com/vigilops/vigil/monitor"
 )
 
 func TestBoardSortsSystemsAndServers(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{ID: "r2", Name: "SLAVE", System: "Redstor", Role: model.RoleStandby},
-		{ID: "x", Name: "lab box"},
-		{ID: "k2", Name: "k2-b", System: "K2", Role: model.RoleStandby},
-		{ID: "r1", Name: "MASTER", System: "Redstor", Role: model.RolePrimary},
-		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
-	}, time.Now)
+		{Paired: true, ID: "r2", Name: "SLAVE", System: "Redstor", Role: model.RoleStandby},
+		{Paired: true, ID: "x", Name: "lab box"},
+		{Paired: true, ID: "k2", Name: "k2-b", System: "K2", Role: model.RoleStandby},
+		{Paired: true, ID: "r1", Name: "MASTER", System: "Redstor", Role: model.RolePrimary},
+		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+	}, nil, time.Now)
 
 	assertCards(t, b, "K2", "Redstor", "Unassigned")
 	assertRows(t, b, "K2", "K2-A", "k2-b")
@@ -35,54 +34,79 @@ func TestBoardSortsSystemsAndServers(t *testing.T) {
 func TestBoardApplyUpdatesInPlaceAddsAndMoves(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
-		{ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
-	}, time.Now)
+		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+	}, nil, time.Now)
 	kept := badge(t, b, "k1")
 
-	b.Apply(model.ServerView{ID: "k1", Name: "K2-A", System: "K2", Role: model.RoleFailed})
+	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RoleFailed})
 	if badge(t, b, "k1") != kept || kept.Text() != "FAILED" {
 		t.Errorf("update made a new badge or left it at %q; want the same badge reading FAILED", kept.Text())
 	}
 
-	b.Apply(model.ServerView{ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby})
-	b.Apply(model.ServerView{ID: "k0", Name: "A-first", System: "K2", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "A-first", System: "K2", Role: model.RoleStandby})
 	assertCards(t, b, "Infocast", "K2", "Wavestore")
 	assertRows(t, b, "K2", "A-first", "K2-A")
 
 	// The only Wavestore server moves to K2: its old card must go.
-	b.Apply(model.ServerView{ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby})
 	assertCards(t, b, "Infocast", "K2")
-	assertRows(t, b, "K2", "A-first", "K2-A", "WS-1")
+	assertRows(t, b, "K2", "A-first", "WS-1", "K2-A")
 
-	// A rename moves the row too.
-	b.Apply(model.ServerView{ID: "k0", Name: "Z-last", System: "K2", Role: model.RoleStandby})
+	// A rename moves the row too, within the standbys.
+	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "Z-last", System: "K2", Role: model.RoleStandby})
+	assertRows(t, b, "K2", "WS-1", "Z-last", "K2-A")
+
+	// The primary comes first: a change of role moves a row.
+	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary})
 	assertRows(t, b, "K2", "K2-A", "WS-1", "Z-last")
+
+	// A server not paired is listed apart, whatever system it announces.
+	b.Apply(model.ServerView{ID: "x1", Name: "stranger", System: "K2", Role: model.RolePrimary})
+	assertCards(t, b, "Infocast", "K2", "Not paired")
+	assertRows(t, b, "K2", "K2-A", "WS-1", "Z-last")
+	assertRows(t, b, notPaired, "stranger")
+	if got := b.rows["x1"]; !got.badge.Muted() || got.vendor.Text != "K2 · announces PRIMARY" {
+		t.Errorf("a stranger's row: badge muted %v, %q", got.badge.Muted(), got.vendor.Text)
+	}
+	// Not announced for longer than the expiry, it leaves the board.
+	b.Apply(model.ServerView{ID: "x1", Name: "stranger", System: "K2", Role: model.RolePrimary, Expired: true})
+	assertCards(t, b, "Infocast", "K2")
+	if _, ok := b.View("x1"); ok {
+		t.Error("an expired server is still on the board")
+	}
 }
 
+// The header draws the judge's verdicts: it lists the systems that are
+// not healthy, in the colour of the worst, and counts no primaries of its
+// own (a failed-over system's down primary is no second primary).
 func TestBoardHeader(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{ID: "a", System: "K2", Role: model.RolePrimary, Health: model.HealthUp},
-		{ID: "b", System: "K2", Role: model.RoleStandby, Health: model.HealthDown},
-	}, time.Now)
+		{Paired: true, ID: "a", System: "K2", Role: model.RolePrimary, Health: model.HealthDown},
+		{Paired: true, ID: "b", System: "K2", Role: model.RolePrimary, Health: model.HealthUp},
+	}, []model.SystemVerdict{verdict("K2", model.VerdictFailedOver, "b took over from a")}, time.Now)
 	if got, want := b.summary.Text, "1 system · 2 servers · 1 down"; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
 	}
-	if b.alarmLine.Visible() {
-		t.Errorf("alarm line shown for a healthy pair: %q", b.alarms.Text)
+	if got, want := b.alarms.Text, "K2 FAILED OVER"; !b.alarmLine.Visible() || got != want || b.alarms.Importance != widget.WarningImportance {
+		t.Errorf("alarm line visible=%v %q (%v), want visible %q, warning", b.alarmLine.Visible(), got, b.alarms.Importance, want)
 	}
-
-	b.Apply(model.ServerView{ID: "b", System: "K2", Role: model.RolePrimary, Health: model.HealthUp})
-	if got, want := b.alarms.Text, "K2 has 2 primaries"; !b.alarmLine.Visible() || got != want {
-		t.Errorf("alarm line visible=%v %q, want visible %q", b.alarmLine.Visible(), got, want)
+	b.ApplyVerdicts([]model.SystemVerdict{verdict("K2", model.VerdictSplitBrain, "a and b claim primary at once")})
+	if got, want := b.alarms.Text, "K2 SPLIT BRAIN"; got != want || b.alarms.Importance != widget.DangerImportance {
+		t.Errorf("alarm line %q (%v), want %q, danger", got, b.alarms.Importance, want)
+	}
+	b.ApplyVerdicts([]model.SystemVerdict{verdict("K2", model.VerdictHealthy, "b primary")})
+	if b.alarmLine.Visible() {
+		t.Errorf("alarm line shown for a healthy system: %q", b.alarms.Text)
 	}
 }
 
 func TestBoardRefreshTimes(t *testing.T) {
 	test.NewTempApp(t)
 	now := time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC)
-	b := NewBoard([]model.ServerView{{ID: "a", LastSeen: now}}, func() time.Time { return now })
+	b := NewBoard([]model.ServerView{{Paired: true, ID: "a", LastSeen: now}}, nil, func() time.Time { return now })
 	if got := b.rows["a"].times.Text; got != "last seen just now" {
 		t.Fatalf("times = %q, want last seen just now", got)
 	}
@@ -100,15 +124,15 @@ func TestBoardRendersEmptyAndOddValues(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"odd", []model.ServerView{
-			{ID: "", Name: "", Role: "bogus", Health: "weird"},
-			{ID: "x", System: "S", Role: "", Health: ""},
-			{ID: "y", System: "S", Name: "a very long server name that goes on and on", VendorRole: "Physical Server 4 hosting Logical Server 2"},
+			{Paired: true, ID: "", Name: "", Role: "bogus", Health: "weird"},
+			{Paired: true, ID: "x", System: "S", Role: "", Health: ""},
+			{Paired: true, ID: "y", System: "S", Name: "a very long server name that goes on and on", VendorRole: "Physical Server 4 hosting Logical Server 2"},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			test.NewTempApp(t)
-			b := NewBoard(tt.servers, time.Now)
+			b := NewBoard(tt.servers, nil, time.Now)
 			w := test.NewTempWindow(t, b)
 			w.Resize(fyne.NewSize(900, 600))
 			if img := w.Canvas().Capture(); img.Bounds().Empty() {
@@ -180,7 +204,7 @@ func assertRows(t *testing.T, b *Board, system string, want ...string) {
 func TestNarrowBoardKeepsHealthClear(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{{ID: "w", Name: "ws-physical-1", System: "wavestore", Role: model.RolePrimary,
-		VendorRole: "Physical Server 4 hosting Logical Server 2", Address: "127.0.0.1:42573", Health: model.HealthUp}}, time.Now)
+		VendorRole: "Physical Server 4 hosting Logical Server 2", Address: "127.0.0.1:42573", Health: model.HealthUp}}, nil, time.Now)
 	w := test.NewTempWindow(t, b)
 	w.Resize(fyne.NewSize(1100, 300))
 	row := b.rows["w"]
@@ -258,12 +282,12 @@ func TestBoardBuiltInOnePassReadsAsOneFedServerByServer(t *testing.T) {
 		servers = append(servers, v)
 	}
 
-	whole := NewBoard(servers, clock)
-	oneByOne := NewBoard(nil, clock)
+	whole := NewBoard(servers, nil, clock)
+	oneByOne := NewBoard(nil, nil, clock)
 	for _, v := range servers {
 		oneByOne.Apply(v)
 	}
-	batches := NewBoard(servers[:25], clock)
+	batches := NewBoard(servers[:25], nil, clock)
 	batches.ApplyBatch(servers[25:])
 	want := describeBoard(oneByOne)
 	if got := describeBoard(whole); !slices.Equal(got, want) {
@@ -279,16 +303,16 @@ func TestBoardBuiltInOnePassReadsAsOneFedServerByServer(t *testing.T) {
 func TestBoardBatchEmptiesAndRefillsACard(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
-		{ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
-	}, time.Now)
+		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+	}, nil, time.Now)
 	b.ApplyBatch([]model.ServerView{
-		{ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby},
-		{ID: "w2", Name: "WS-2", System: "Wavestore", Role: model.RolePrimary},
-		{ID: "w1", Name: "A-WS-1", System: "K2", Role: model.RoleStandby},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby},
+		{Paired: true, ID: "w2", Name: "WS-2", System: "Wavestore", Role: model.RolePrimary},
+		{Paired: true, ID: "w1", Name: "A-WS-1", System: "K2", Role: model.RoleStandby},
 	})
 	assertCards(t, b, "K2", "Wavestore")
-	assertRows(t, b, "K2", "A-WS-1", "K2-A")
+	assertRows(t, b, "K2", "K2-A", "A-WS-1")
 	assertRows(t, b, "Wavestore", "WS-2")
 	if got, want := b.summary.Text, "2 systems · 3 servers"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
@@ -299,8 +323,8 @@ func TestBoardBatchEmptiesAndRefillsACard(t *testing.T) {
 // changes nothing of a card's order leaves its rows where they are.
 func TestBoardRedrawsOnlyWhatChanged(t *testing.T) {
 	test.NewTempApp(t)
-	pair := redstorPair()
-	b := NewBoard(pair, time.Now)
+	pair := pairedRedstor()
+	b := NewBoard(pair, nil, time.Now)
 	g := b.groups["Redstor"]
 	objects := slices.Clone(g.box.Objects)
 	// A colour the row's look never has: redrawing the look would replace it.
@@ -322,67 +346,40 @@ func TestBoardRedrawsOnlyWhatChanged(t *testing.T) {
 	renamed := moved
 	renamed.Name = "AS-3"
 	b.Apply(renamed)
+	assertRows(t, b, "Redstor", "AS-3", "AS-2") // the primary first, renamed or not
+	renamed.Role = model.RoleStandby
+	b.Apply(renamed)
 	assertRows(t, b, "Redstor", "AS-2", "AS-3")
 }
 
-// A system that loses its primary shows an amber warning that says for
-// how long while the detector's grace runs; the clock alone, through
-// RefreshTimes, turns it into a red NO PRIMARY after the grace, and a
-// primary coming back clears it.
-func TestBoardNoPrimaryWarnsThenTurnsCritical(t *testing.T) {
+// A failover under way says on its card for how long: the clock alone,
+// through RefreshTimes, moves it on; the verdict that follows replaces it.
+func TestBoardFailingOverCountsTheSeconds(t *testing.T) {
 	test.NewTempApp(t)
 	start := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 	now := start
 	pair := []model.ServerView{
-		{ID: "a", Name: "K2-A", System: "K2", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
+		{ID: "a", Name: "K2-A", System: "K2", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthDown, Paired: true},
 		{ID: "b", Name: "K2-B", System: "K2", Profile: "k2san", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
 	}
-	b := NewBoard(pair, func() time.Time { return now })
+	failing := model.SystemVerdict{System: "K2", Profile: "k2san", Verdict: model.VerdictFailingOver, Severity: model.SeverityWarning,
+		Since: start, Summary: "no server of K2 is primary: a failover may be under way", Reasons: []model.Reason{}}
+	b := NewBoard(pair, []model.SystemVerdict{failing}, func() time.Time { return now })
 	g := b.groups["K2"]
-	if g.alarmLine.Visible() {
-		t.Fatalf("a healthy system's card shows %q", g.alarm.Text)
-	}
 	card := func(what, text string, importance widget.Importance) {
 		t.Helper()
 		if !g.alarmLine.Visible() || g.alarm.Text != text || g.alarm.Importance != importance {
 			t.Errorf("%s: card alarm visible=%v %q (%v), want %q (%v)", what, g.alarmLine.Visible(), g.alarm.Text, g.alarm.Importance, text, importance)
 		}
 	}
-
-	// The primary steps down on the way to a failover.
-	now = start.Add(time.Second)
-	pair[0].Role = model.RoleStandby
-	b.Apply(pair[0])
-	card("just lost", "NO PRIMARY for 0 s — a failover may be under way", widget.WarningImportance)
-	now = start.Add(5 * time.Second)
+	card("just lost", "FAILING OVER for 0 s — no server of K2 is primary: a failover may be under way", widget.WarningImportance)
+	now = start.Add(4 * time.Second)
 	b.RefreshTimes()
-	card("within the grace", "NO PRIMARY for 4 s — a failover may be under way", widget.WarningImportance)
-	// The header leaves the system to its card while the grace runs.
-	if strings.Contains(b.alarms.Text, "no primary") {
-		t.Errorf("within the grace the header says %q", b.alarms.Text)
+	card("four seconds on", "FAILING OVER for 4 s — no server of K2 is primary: a failover may be under way", widget.WarningImportance)
+	if b.rows["a"].badge.Text() != "PRIMARY" || !b.rows["a"].badge.Muted() || b.rows["a"].vendor.Text != "was PRIMARY" {
+		t.Errorf("the down primary's row: %q muted %v, %q", b.rows["a"].badge.Text(), b.rows["a"].badge.Muted(), b.rows["a"].vendor.Text)
 	}
-	now = start.Add(time.Second + monitor.DefaultNoPrimaryGrace)
-	b.RefreshTimes()
-	card("past the grace", "NO PRIMARY", widget.DangerImportance)
-	if !b.alarmLine.Visible() || b.alarms.Text != "K2 has no primary" {
-		t.Errorf("past the grace the header says %q (visible %v), want %q", b.alarms.Text, b.alarmLine.Visible(), "K2 has no primary")
-	}
-
-	// The standby takes over.
-	now = now.Add(time.Second)
-	pair[1].Role = model.RolePrimary
-	b.Apply(pair[1])
-	if g.alarmLine.Visible() {
-		t.Errorf("the card still shows %q with a primary back", g.alarm.Text)
-	}
-	now = now.Add(time.Minute)
-	b.RefreshTimes()
-	if g.alarmLine.Visible() {
-		t.Errorf("the card shows %q a minute after the primary came back", g.alarm.Text)
-	}
-
-	// A split brain has no grace.
-	pair[0].Role = model.RolePrimary
-	b.Apply(pair[0])
-	card("split brain", "SPLIT BRAIN: K2-A and K2-B both primary", widget.DangerImportance)
+	b.ApplyVerdicts([]model.SystemVerdict{{System: "K2", Profile: "k2san", Verdict: model.VerdictNoPrimary, Severity: model.SeverityCritical,
+		Since: now, Summary: "no server of K2 is primary", Next: "k2san-recover-from-failover", Reasons: []model.Reason{}}})
+	card("past the grace", "NO PRIMARY — no server of K2 is primary", widget.DangerImportance)
 }

@@ -140,6 +140,7 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	// stored while the timeline reads the store arrives live as well,
 	// and is shown once.
 	updates, cancel := c.Feed.Subscribe()
+	verdicts, cancelVerdicts := c.Feed.SubscribeVerdicts()
 	var events <-chan model.Event
 	cancelEvents := func() {}
 	if c.Events != nil {
@@ -148,7 +149,7 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	snapshot := c.Feed.Snapshot()
 	v := &View{
 		env:    paneEnv{ctx: ctx, win: w, op: c.Operator, do: l.do, now: l.now, requests: &requests{}},
-		board:  NewBoard(snapshot, l.now),
+		board:  NewBoard(snapshot, c.Feed.Verdicts(), l.now),
 		panes:  map[string]*ServerPane{},
 		holder: container.NewStack(),
 		chosen: &selection{},
@@ -156,6 +157,11 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	v.env.onClose = v.Close
 	if c.Procedures != nil {
 		v.env.procedures = func(system string) { c.Procedures.Open(system) }
+		// A card's next step opens the procedure its verdict calls for,
+		// in the wizard, where its preflight runs first.
+		v.board.ProcedureTitle = c.Procedures.Title
+		v.board.OnNext = func(system, id string) { c.Procedures.OpenProcedure(system, id) }
+		v.board.ApplyVerdicts(c.Feed.Verdicts()) // again, with the titles
 	}
 	v.board.OnSelect = v.Select
 	v.holder.Hide()
@@ -198,10 +204,11 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	}
 	go func() {
 		defer cancel()
+		defer cancelVerdicts()
 		defer cancelEvents()
 		defer l.stop()
 		defer v.env.requests.closeAndWait() // requests in flight end with ctx
-		l.run(ctx, v, c.Operator, updates, events)
+		l.run(ctx, v, c.Operator, updates, verdicts, events)
 	}()
 	return v
 }
@@ -373,7 +380,7 @@ func (v *View) showStatus(id string, st actions.Status, have bool) {
 // selected server's status is read here, off the UI goroutine, on every
 // update and every tick: facts and services change without a change the
 // feed would report.
-func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan model.ServerView, events <-chan model.Event) {
+func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan model.ServerView, verdicts <-chan model.SystemVerdict, events <-chan model.Event) {
 	status := func() (string, actions.Status, bool) {
 		id := v.chosen.get()
 		if id == "" {
@@ -407,12 +414,22 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 				updates = nil
 			}
 			next.addUpdates(batch)
+		case vd, ok := <-verdicts:
+			if !ok {
+				verdicts = nil
+				continue
+			}
+			batch, open := drainAll(verdicts, vd)
+			if !open {
+				verdicts = nil
+			}
+			next.addVerdicts(batch)
 		case e, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			batch, open := drainEvents(events, e)
+			batch, open := drainAll(events, e)
 			if !open {
 				events = nil
 			}
@@ -427,13 +444,13 @@ func (l loop) run(ctx context.Context, v *View, op Operator, updates <-chan mode
 	}
 }
 
-// drainEvents takes every event already queued behind first, so that a
-// burst is drawn once. open is false if the channel was closed.
-func drainEvents(events <-chan model.Event, first model.Event) (batch []model.Event, open bool) {
-	batch = []model.Event{first}
+// drainAll takes everything already queued behind first, so that a burst
+// is drawn once. open is false if the channel was closed.
+func drainAll[T any](ch <-chan T, first T) (batch []T, open bool) {
+	batch = []T{first}
 	for {
 		select {
-		case e, ok := <-events:
+		case e, ok := <-ch:
 			if !ok {
 				return batch, false
 			}

@@ -22,6 +22,10 @@ type fakeFeed struct {
 	updates   chan model.ServerView
 	cancelled chan struct{} // closed by the subscription's cancel
 	once      sync.Once
+
+	verdictsAtStart []model.SystemVerdict
+	verdicts        chan model.SystemVerdict
+	verdictsOnce    sync.Once
 }
 
 var _ Feed = (*fakeFeed)(nil)
@@ -33,7 +37,14 @@ func newFakeFeed(queued int, snapshot ...model.ServerView) *fakeFeed {
 		snapshot:  snapshot,
 		updates:   make(chan model.ServerView, queued),
 		cancelled: make(chan struct{}),
+		verdicts:  make(chan model.SystemVerdict, 64),
 	}
+}
+
+func (f *fakeFeed) Verdicts() []model.SystemVerdict { return slices.Clone(f.verdictsAtStart) }
+
+func (f *fakeFeed) SubscribeVerdicts() (<-chan model.SystemVerdict, func()) {
+	return f.verdicts, func() { f.verdictsOnce.Do(func() { close(f.verdicts) }) }
 }
 
 func (f *fakeFeed) Snapshot() []model.ServerView { return slices.Clone(f.snapshot) }
@@ -98,8 +109,8 @@ func startView(t *testing.T, feed *fakeFeed, op Operator, now func() time.Time) 
 
 func redstorPair() []model.ServerView {
 	return []model.ServerView{
-		{ID: "a", Name: "AS-1", System: "Redstor", Role: model.RolePrimary, VendorRole: "Master AccountServer", Health: model.HealthUp},
-		{ID: "b", Name: "AS-2", System: "Redstor", Role: model.RoleStandby, VendorRole: "Slave AccountServer", Health: model.HealthUp},
+		{Paired: true, ID: "a", Name: "AS-1", System: "Redstor", Role: model.RolePrimary, VendorRole: "Master AccountServer", Health: model.HealthUp},
+		{Paired: true, ID: "b", Name: "AS-2", System: "Redstor", Role: model.RoleStandby, VendorRole: "Slave AccountServer", Health: model.HealthUp},
 	}
 }
 
@@ -128,12 +139,12 @@ func TestBoardShowsNewServerFromFeed(t *testing.T) {
 	feed := newFakeFeed(0, redstorPair()...)
 	b, q, _ := startBoard(t, feed, time.Now)
 
-	feed.updates <- model.ServerView{ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby}
-	feed.updates <- model.ServerView{ID: "c", Name: "AS-0", System: "Redstor", Role: model.RoleOutOfService}
+	feed.updates <- model.ServerView{Paired: true, ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby}
+	feed.updates <- model.ServerView{Paired: true, ID: "c", Name: "AS-0", System: "Redstor", Role: model.RoleOutOfService}
 	q.waitFor(t, "the new servers", func() bool { return b.rows["i1"] != nil && b.rows["c"] != nil })
 
 	assertCards(t, b, "Infocast", "Redstor")
-	assertRows(t, b, "Redstor", "AS-0", "AS-1", "AS-2")
+	assertRows(t, b, "Redstor", "AS-1", "AS-2", "AS-0")
 	if got := badge(t, b, "c").Text(); got != "OUT OF SERVICE" {
 		t.Errorf("AS-0 badge = %q, want OUT OF SERVICE", got)
 	}
@@ -143,9 +154,9 @@ func TestBoardShowsNewServerFromFeed(t *testing.T) {
 func TestBoardCoalescesQueuedUpdates(t *testing.T) {
 	feed := newFakeFeed(8, redstorPair()...)
 	for _, r := range []model.Role{model.RoleFailed, model.RoleOutOfService, model.RoleStandby} {
-		feed.updates <- model.ServerView{ID: "a", Name: "AS-1", System: "Redstor", Role: r}
+		feed.updates <- model.ServerView{Paired: true, ID: "a", Name: "AS-1", System: "Redstor", Role: r}
 	}
-	feed.updates <- model.ServerView{ID: "c", Name: "AS-3", System: "Redstor", Role: model.RolePrimary}
+	feed.updates <- model.ServerView{Paired: true, ID: "c", Name: "AS-3", System: "Redstor", Role: model.RolePrimary}
 
 	b, q, _ := startBoard(t, feed, time.Now)
 	select {
@@ -168,7 +179,7 @@ func TestBoardCoalescesQueuedUpdates(t *testing.T) {
 func TestBoardAgesTimesOnTick(t *testing.T) {
 	start := time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC)
 	now := start // read only by the board, which runs on this goroutine
-	feed := newFakeFeed(0, model.ServerView{ID: "a", Name: "AS-1", LastSeen: start})
+	feed := newFakeFeed(0, model.ServerView{Paired: true, ID: "a", Name: "AS-1", LastSeen: start})
 	b, q, ticks := startBoard(t, feed, func() time.Time { return now })
 
 	now = start.Add(12 * time.Second)
@@ -188,8 +199,8 @@ func TestCreateStopsOnCancel(t *testing.T) {
 	// The feed is unbuffered, so once these sends return the board's
 	// goroutine has taken both updates and applies them before it looks
 	// at ctx again.
-	feed.updates <- model.ServerView{ID: "c", Name: "AS-3", System: "Redstor", Role: model.RoleStandby}
-	feed.updates <- model.ServerView{ID: "a", Name: "AS-1", System: "Redstor", Role: model.RoleFailed}
+	feed.updates <- model.ServerView{Paired: true, ID: "c", Name: "AS-3", System: "Redstor", Role: model.RoleStandby}
+	feed.updates <- model.ServerView{Paired: true, ID: "a", Name: "AS-1", System: "Redstor", Role: model.RoleFailed}
 	cancel()
 	waitClosed(t, feed.cancelled, "the feed's cancel after ctx is done")
 

@@ -16,9 +16,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
-	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
-	"github.com/vigilops/vigil/monitor"
 )
 
 // Notifier shows a desktop notification. The console's sends it through
@@ -37,8 +35,7 @@ type Tray interface {
 // and its events, and the notifications and tray icon they raise. Notifier
 // and Tray may be nil where the desktop offers neither.
 type Desk struct {
-	Feed     Feed
-	Operator Operator    // the servers' statuses, for lag; may be nil
+	Feed     Feed        // the verdicts the tray shows
 	Events   EventSource // may be nil: then nothing is notified
 	Notifier Notifier
 	Tray     Tray
@@ -77,35 +74,23 @@ type deskLoop struct {
 // only the tray's widgets are touched, through do.
 type desk struct {
 	d        Desk
-	views    map[string]model.ServerView
-	flapping map[string]bool // by server name, from flapping events
-	// noPrimary times the systems without a primary on the desk's clock;
-	// the ticks bring one past its grace to critical.
-	noPrimary *noPrimaryWatch
-	batch     notifyBatch
-	painted   *fleetState
-	dirty     bool       // changed since the last look at the fleet's state
-	looked    time.Time  // when the fleet's state was last worked out
-	menu      *fyne.Menu // owned by the UI goroutine
+	verdicts map[string]model.SystemVerdict // the judge's, by system
+	batch    notifyBatch
+	painted  *fleetState
+	menu     *fyne.Menu // owned by the UI goroutine
 }
 
-// paintEvery bounds how often feed updates make the desk work out the
-// fleet's state: with a thousand servers updating twice a second, once a
-// frame would be waste. A tick catches up with what waited.
-const paintEvery = 250 * time.Millisecond
-
 func startDesk(ctx context.Context, d Desk, l deskLoop) {
-	updates, cancel := d.Feed.Subscribe()
+	updates, cancel := d.Feed.SubscribeVerdicts()
 	var events <-chan model.Event
 	cancelEvents := func() {}
 	if d.Events != nil {
 		events, cancelEvents = d.Events.SubscribeEvents()
 	}
-	k := &desk{d: d, views: map[string]model.ServerView{}, flapping: map[string]bool{},
-		noPrimary: newNoPrimaryWatch(monitor.DefaultNoPrimaryGrace),
-		batch:     notifyBatch{gather: notifyGather, gap: notifyGap}}
-	for _, v := range d.Feed.Snapshot() {
-		k.views[v.ID] = v
+	k := &desk{d: d, verdicts: map[string]model.SystemVerdict{},
+		batch: notifyBatch{gather: notifyGather, gap: notifyGap}}
+	for _, v := range d.Feed.Verdicts() {
+		k.verdicts[v.System] = v
 	}
 	if d.Tray != nil {
 		k.menu = fyne.NewMenu("Vigil")
@@ -119,7 +104,7 @@ func startDesk(ctx context.Context, d Desk, l deskLoop) {
 	}()
 }
 
-func (l deskLoop) run(ctx context.Context, k *desk, updates <-chan model.ServerView, events <-chan model.Event) {
+func (l deskLoop) run(ctx context.Context, k *desk, updates <-chan model.SystemVerdict, events <-chan model.Event) {
 	var timer <-chan time.Time
 	arm := func() {
 		if timer == nil && k.batch.waiting() {
@@ -135,17 +120,18 @@ func (l deskLoop) run(ctx context.Context, k *desk, updates <-chan model.ServerV
 				updates = nil
 				continue
 			}
-			batch, open := drain(updates, v)
+			batch, open := drainAll(updates, v)
 			if !open {
 				updates = nil
 			}
 			for _, v := range batch {
-				k.views[v.ID] = v
+				if v.Verdict == "" {
+					delete(k.verdicts, v.System)
+				} else {
+					k.verdicts[v.System] = v
+				}
 			}
-			k.dirty = true
-			if l.now().Sub(k.looked) >= paintEvery {
-				k.paint(l, false)
-			}
+			k.paint(l, false)
 		case e, ok := <-events:
 			if !ok {
 				events = nil
@@ -178,36 +164,17 @@ func (l deskLoop) run(ctx context.Context, k *desk, updates <-chan model.ServerV
 	}
 }
 
-// event takes one event: it may be notified, and a flapping server warns
-// until it is stable again.
+// event takes one event: it may be notified.
 func (k *desk) event(e model.Event, now time.Time) {
-	if e.Kind == model.EventFlapping && e.Server != "" {
-		if e.To == "flapping" {
-			k.flapping[e.Server] = true
-		} else {
-			delete(k.flapping, e.Server)
-		}
-	}
 	k.batch.add(e, now)
 }
 
-// paint shows the fleet's worst state on the tray when it changed.
+// paint shows the worst verdict on the tray when what it says changed.
 func (k *desk) paint(l deskLoop, force bool) {
 	if k.d.Tray == nil {
 		return
 	}
-	k.dirty, k.looked = false, l.now()
-	views := make([]model.ServerView, 0, len(k.views))
-	statuses := map[string]actions.Status{}
-	for id, v := range k.views {
-		views = append(views, v)
-		if k.d.Operator != nil {
-			if st, ok := k.d.Operator.Status(id); ok {
-				statuses[id] = st
-			}
-		}
-	}
-	st := worstOfFleet(views, statuses, k.flapping, k.noPrimary, k.looked)
+	st := worstOfFleet(k.verdicts, l.now())
 	if !force && k.painted != nil && k.painted.level == st.level && slices.Equal(k.painted.reasons, st.reasons) {
 		return
 	}

@@ -15,9 +15,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
-	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
-	"github.com/vigilops/vigil/monitor"
 )
 
 // fakeClock is the desk's clock and its timers: the test moves time and
@@ -224,79 +222,54 @@ func TestNotifBatchTiming(t *testing.T) {
 	}
 }
 
-func TestTrayColourFollowsTheWorstState(t *testing.T) {
-	servers := []model.ServerView{
-		{ID: "1", Name: "K2server1", System: "k2-san", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
-		{ID: "2", Name: "K2server2", System: "k2-san", Profile: "k2san", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
+// verdict is a judged system for the tray's and the board's tests.
+func verdict(system string, v model.Verdict, summary string, reasons ...string) model.SystemVerdict {
+	out := model.SystemVerdict{System: system, Profile: "k2san", Verdict: v, Severity: v.Severity(), Since: t0, Summary: summary, Reasons: []model.Reason{}}
+	for _, r := range reasons {
+		out.Reasons = append(out.Reasons, model.Reason{Severity: model.SeverityWarning, Text: r, Servers: []string{"x"}})
 	}
-	feed := newFakeFeed(0, servers...)
-	op := newFakeOperator()
-	events := newFakeEvents()
+	return out
+}
+
+// The tray draws the judge's verdicts: its colour is the worst verdict's
+// severity, its menu says which systems and why; a failover under way
+// says for how long, on the desk's clock.
+func TestTrayColourFollowsTheVerdicts(t *testing.T) {
+	feed := newFakeFeed(0)
+	feed.verdictsAtStart = []model.SystemVerdict{verdict("k2-san", model.VerdictHealthy, "K2server1 primary"),
+		verdict("redstor", model.VerdictHealthy, "AccountServer-Master primary")}
 	tray := &fakeTray{}
 	clock := &fakeClock{now: t0}
-	q, ticks := startTestDesk(t, Desk{Feed: feed, Operator: op, Events: events, Tray: tray}, clock)
+	q, ticks := startTestDesk(t, Desk{Feed: feed, Tray: tray}, clock)
 	is := func(level string, menu string) {
 		t.Helper()
-		q.waitFor(t, "the tray "+level, func() bool { return tray.level() == level })
-		if got := tray.menuText(); !strings.Contains(got, menu) {
-			t.Errorf("tray menu %q, want it to say %q", got, menu)
-		}
-	}
-	// Each update comes a second after the last, unless the test says.
-	send := func(v model.ServerView) {
-		clock.set(clock.Now().Add(time.Second))
-		feed.updates <- v
+		q.waitFor(t, "the tray "+level+" saying "+menu, func() bool {
+			return tray.level() == level && strings.Contains(tray.menuText(), menu)
+		})
 	}
 	is("ok", "Vigil: all well|")
 	if !strings.HasSuffix(tray.menuText(), "Show Vigil") {
 		t.Errorf("tray menu %q offers no way to the window", tray.menuText())
 	}
 
-	down := servers[0]
-	down.Health = model.HealthDown
-	send(down)
-	is("critical", "K2server1 down")
+	feed.verdicts <- verdict("k2-san", model.VerdictFailingOver, "no server of k2-san is primary: a failover may be under way")
+	is("warning", "Vigil: WARNING|k2-san: FAILING OVER for 0 s — no server of k2-san is primary")
+	clock.set(t0.Add(3 * time.Second))
+	ticks <- clock.Now()
+	is("warning", "k2-san: FAILING OVER for 3 s")
 
-	// The standby takes over: still critical while K2server1 is down, but
-	// no split brain, whatever K2server1's last role was.
-	promoted := servers[1]
-	promoted.Role = model.RolePrimary
-	send(promoted)
-	q.waitFor(t, "the takeover", func() bool { return !strings.Contains(tray.menuText(), "NO PRIMARY") })
-	if got := tray.menuText(); strings.Contains(got, "SPLIT") || tray.level() != "critical" {
-		t.Errorf("after the takeover the tray is %s: %q", tray.level(), got)
+	feed.verdicts <- verdict("redstor", model.VerdictNoPrimary, "no server of redstor is primary")
+	is("critical", "Vigil: CRITICAL|redstor: NO PRIMARY — no server of redstor is primary||Show Vigil")
+	if strings.Contains(tray.menuText(), "k2-san") {
+		t.Errorf("the critical tray lists a warning too: %q", tray.menuText())
 	}
 
-	back := servers[0]
-	back.Role, back.Health = model.RoleStandby, model.HealthUnreachable
-	send(back)
-	is("warning", "K2server1 unreachable")
-
-	// An update sooner than paintEvery after the last look is shown by the
-	// next tick at the latest.
-	back.Health = model.HealthUp
-	feed.updates <- back
-	ticks <- t0
-	is("ok", "all well")
-
-	// A lag over its limit shows on the next tick; a flapping server until
-	// it is stable.
-	op.setStatus("1", actions.Status{Facts: map[string]string{"mirror_lag_seconds": "1250", "mirror_lag_seconds_limit": "900"}})
-	ticks <- t0
-	is("warning", "K2server1: mirror_lag_seconds 1250 of 900 (over the limit)")
-	op.setStatus("1", actions.Status{Facts: map[string]string{"mirror_lag_seconds": "12", "mirror_lag_seconds_limit": "900"}})
-	ticks <- t0
-	is("ok", "all well")
-	events.live <- model.Event{Server: "K2server2", System: "k2-san", Kind: model.EventFlapping, Severity: model.SeverityWarning, To: "flapping"}
-	is("warning", "K2server2 flapping")
-	events.live <- model.Event{Server: "K2server2", System: "k2-san", Kind: model.EventFlapping, Severity: model.SeverityInfo, From: "flapping", To: "stable"}
-	is("ok", "all well")
-
-	// Two primaries that both answer are a split brain.
-	servers[0].Role, servers[1].Role = model.RolePrimary, model.RolePrimary
-	send(servers[0])
-	send(servers[1])
-	is("critical", "k2-san: SPLIT BRAIN: K2server1 and K2server2 both primary")
+	feed.verdicts <- verdict("redstor", model.VerdictHealthy, "AccountServer-Slave primary")
+	feed.verdicts <- verdict("k2-san", model.VerdictFailedOver, "K2server2 took over from K2server1")
+	is("warning", "k2-san: FAILED OVER — K2server2 took over from K2server1")
+	// A system no longer judged (its last paired server left it) goes.
+	feed.verdicts <- model.SystemVerdict{System: "k2-san"}
+	is("ok", "Vigil: all well|")
 }
 
 func TestTrayIconsAreTheLevelsColours(t *testing.T) {
@@ -327,120 +300,39 @@ func TestTrayIconsAreTheLevelsColours(t *testing.T) {
 }
 
 func TestWorstOfFleet(t *testing.T) {
-	up := func(id, system string, r model.Role) model.ServerView {
-		return model.ServerView{ID: id, Name: id, System: system, Profile: "k2san", Role: r, Health: model.HealthUp}
+	of := func(vs ...model.SystemVerdict) map[string]model.SystemVerdict {
+		m := map[string]model.SystemVerdict{}
+		for _, v := range vs {
+			m[v.System] = v
+		}
+		return m
 	}
-	with := func(v model.ServerView, f func(*model.ServerView)) model.ServerView { f(&v); return v }
 	tests := []struct {
 		name     string
-		views    []model.ServerView
-		statuses map[string]actions.Status
-		flapping map[string]bool
+		verdicts map[string]model.SystemVerdict
 		level    Level
 		reasons  []string
 	}{
-		{"empty", nil, nil, nil, LevelOK, nil},
-		{"healthy", []model.ServerView{up("a", "K2", model.RolePrimary), up("b", "K2", model.RoleStandby)}, nil, nil, LevelOK, nil},
-		{"not heard yet is no alarm", []model.ServerView{
-			{ID: "a", System: "K2", Role: model.RoleStandby}, {ID: "b", System: "K2", Role: model.RoleStandby}}, nil, nil, LevelOK, nil},
-		{"no primary", []model.ServerView{up("a", "K2", model.RoleStandby), up("b", "K2", model.RoleStandby)}, nil, nil,
-			LevelCritical, []string{"K2: NO PRIMARY"}},
-		{"failed role", []model.ServerView{up("a", "K2", model.RolePrimary), up("b", "K2", model.RoleFailed)}, nil, nil,
-			LevelCritical, []string{"b failed"}},
-		{"identity changed", []model.ServerView{up("a", "K2", model.RolePrimary), with(up("b", "K2", model.RoleStandby),
-			func(v *model.ServerView) { v.IdentityChanged = true })}, nil, nil, LevelCritical, []string{"b identity changed"}},
-		{"wavestore has a primary per logical server", []model.ServerView{
-			with(up("a", "WS", model.RolePrimary), func(v *model.ServerView) { v.Profile = "wavestore" }),
-			with(up("b", "WS", model.RolePrimary), func(v *model.ServerView) { v.Profile = "wavestore" })}, nil, nil, LevelOK, nil},
-		{"critical outranks warning", []model.ServerView{
-			up("a", "K2", model.RolePrimary), with(up("b", "K2", model.RoleStandby), func(v *model.ServerView) { v.Health = model.HealthUnreachable }),
-			up("c", "R", model.RolePrimary), with(up("d", "R", model.RoleStandby), func(v *model.ServerView) { v.Health = model.HealthDown })},
-			nil, nil, LevelCritical, []string{"d down"}},
-		{"lag", []model.ServerView{up("a", "K2", model.RolePrimary)},
-			map[string]actions.Status{"a": {Facts: map[string]string{"rpo_minutes": "300", "rpo_minutes_limit": "240", "x_limit": "1"}}},
-			nil, LevelWarning, []string{"a: rpo_minutes 300 of 240 (over the limit)"}},
-		{"flapping", []model.ServerView{up("a", "K2", model.RolePrimary)}, nil, map[string]bool{"a": true},
-			LevelWarning, []string{"a flapping"}},
+		{"empty", nil, LevelOK, nil},
+		{"healthy", of(verdict("K2", model.VerdictHealthy, "a primary")), LevelOK, nil},
+		{"degraded", of(verdict("K2", model.VerdictHealthy, "a primary"), verdict("R", model.VerdictDegraded, "mirror lag 69 min, limit 15 min")),
+			LevelWarning, []string{"R: DEGRADED — mirror lag 69 min, limit 15 min"}},
+		{"critical outranks warning", of(verdict("K2", model.VerdictFailedOver, "b took over from a"), verdict("R", model.VerdictSplitBrain, "a and b claim primary at once")),
+			LevelCritical, []string{"R: SPLIT BRAIN — a and b claim primary at once"}},
+		{"most urgent first", of(verdict("A", model.VerdictDegraded, "x"), verdict("B", model.VerdictFailedOver, "y"), verdict("C", model.VerdictUnknown, "z")),
+			LevelWarning, []string{"B: FAILED OVER — y", "C: UNKNOWN — z", "A: DEGRADED — x"}},
+		{"a critical reason raises a verdict", of(func() model.SystemVerdict {
+			v := verdict("K2", model.VerdictDegraded, "b presents another key")
+			v.Severity = model.SeverityCritical
+			return v
+		}()), LevelCritical, []string{"K2: DEGRADED — b presents another key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// No grace: each fleet is judged once, as it stands.
-			st := worstOfFleet(tt.views, tt.statuses, tt.flapping, newNoPrimaryWatch(0), t0)
+			st := worstOfFleet(tt.verdicts, t0)
 			if st.level != tt.level || !slices.Equal(st.reasons, tt.reasons) {
 				t.Errorf("worstOfFleet = %s %q, want %s %q", st.level, st.reasons, tt.level, tt.reasons)
 			}
 		})
 	}
-}
-
-// A system without a primary is a warning that says for how long while
-// the detector's grace runs, as a failover passes through that moment,
-// and critical after it; a primary back clears it, and a split brain is
-// critical at once.
-func TestWorstOfFleetNoPrimaryGrace(t *testing.T) {
-	grace := monitor.DefaultNoPrimaryGrace
-	v := func(id string, r model.Role) model.ServerView {
-		return model.ServerView{ID: id, Name: id, System: "K2", Profile: "k2san", Role: r, Health: model.HealthUp, Paired: true}
-	}
-	none := []model.ServerView{v("a", model.RoleStandby), v("b", model.RoleStandby)}
-	w := newNoPrimaryWatch(grace)
-	is := func(what string, views []model.ServerView, at time.Duration, level Level, reasons ...string) {
-		t.Helper()
-		st := worstOfFleet(views, nil, nil, w, t0.Add(at))
-		if st.level != level || !slices.Equal(st.reasons, reasons) {
-			t.Errorf("%s: %s %q, want %s %q", what, st.level, st.reasons, level, reasons)
-		}
-	}
-	is("no primary, just now", none, 0, LevelWarning, "K2: NO PRIMARY for 0 s — a failover may be under way")
-	is("no primary within the grace", none, 4*time.Second, LevelWarning, "K2: NO PRIMARY for 4 s — a failover may be under way")
-	is("no primary just within the grace", none, grace-time.Millisecond, LevelWarning,
-		fmt.Sprintf("K2: NO PRIMARY for %d s — a failover may be under way", int((grace-time.Millisecond)/time.Second)))
-	is("no primary past the grace", none, grace, LevelCritical, "K2: NO PRIMARY")
-	is("primary back", []model.ServerView{v("a", model.RoleStandby), v("b", model.RolePrimary)}, grace+time.Second, LevelOK)
-	// The grace starts again from the next loss.
-	is("lost again", none, grace+2*time.Second, LevelWarning, "K2: NO PRIMARY for 0 s — a failover may be under way")
-	is("lost again, within its grace", none, 2*grace, LevelWarning,
-		fmt.Sprintf("K2: NO PRIMARY for %d s — a failover may be under way", int((grace-2*time.Second)/time.Second)))
-	is("split brain", []model.ServerView{v("a", model.RolePrimary), v("b", model.RolePrimary)}, 2*grace, LevelCritical,
-		"K2: SPLIT BRAIN: a and b both primary")
-}
-
-// The tray is amber while a system's no-primary grace runs and turns red
-// on the tick past it, with no news from the servers.
-func TestTrayNoPrimaryTurnsCriticalAfterTheGrace(t *testing.T) {
-	servers := []model.ServerView{
-		{ID: "1", Name: "K2server1", System: "k2-san", Profile: "k2san", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
-		{ID: "2", Name: "K2server2", System: "k2-san", Profile: "k2san", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
-	}
-	feed := newFakeFeed(0, servers...)
-	tray := &fakeTray{}
-	clock := &fakeClock{now: t0}
-	q, ticks := startTestDesk(t, Desk{Feed: feed, Tray: tray}, clock)
-	is := func(level string, menu string) {
-		t.Helper()
-		q.waitFor(t, "the tray "+level+" saying "+menu, func() bool {
-			return tray.level() == level && strings.Contains(tray.menuText(), menu)
-		})
-	}
-	is("ok", "Vigil: all well|")
-
-	// The primary steps down: a failover is under way.
-	lost := t0.Add(time.Second)
-	clock.set(lost)
-	servers[0].Role = model.RoleStandby
-	feed.updates <- servers[0]
-	is("warning", "Vigil: WARNING|k2-san: NO PRIMARY for 0 s — a failover may be under way|")
-	clock.set(lost.Add(3 * time.Second))
-	ticks <- clock.Now()
-	is("warning", "k2-san: NO PRIMARY for 3 s — a failover may be under way|")
-
-	clock.set(lost.Add(monitor.DefaultNoPrimaryGrace))
-	ticks <- clock.Now()
-	is("critical", "Vigil: CRITICAL|k2-san: NO PRIMARY|")
-
-	// The standby takes over.
-	clock.set(clock.Now().Add(time.Second))
-	servers[1].Role = model.RolePrimary
-	feed.updates <- servers[1]
-	is("ok", "Vigil: all well|")
 }

@@ -148,8 +148,11 @@ func displayName(v model.ServerView) string {
 const unassigned = "Unassigned"
 
 func systemTitle(system string) string {
-	if system == "" {
+	switch system {
+	case "":
 		return unassigned
+	case notPaired:
+		return "Not paired"
 	}
 	return system
 }
@@ -172,54 +175,63 @@ func systemSubtitle(servers []model.ServerView) string {
 	return strings.Join(parts, " · ")
 }
 
-// compareSystems puts the unassigned group last: it is not a system, and
-// what an operator looks for first is a real one.
+// compareSystems puts the unassigned group, and after it the servers not
+// paired, last: they are not systems, and what an operator looks for
+// first is a real one.
 func compareSystems(a, b string) int {
-	if (a == "") != (b == "") {
-		if a == "" {
+	rank := func(s string) int {
+		switch s {
+		case "":
 			return 1
+		case notPaired:
+			return 2
 		}
-		return -1
+		return 0
 	}
-	return cmp.Or(cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
+	return cmp.Or(rank(a)-rank(b), cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
 }
 
-// compareServers breaks ties by id so that the order never depends on map
-// iteration or arrival order.
+// roleRank orders a system's servers: the primary first, where an
+// operator's eye goes, then the standbys, then the rest.
+func roleRank(v model.ServerView) int {
+	switch normalRole(v.Role) {
+	case model.RolePrimary:
+		return 0
+	case model.RoleStandby:
+		return 1
+	}
+	return 2
+}
+
+// compareServers puts primaries first, then orders by name, and breaks
+// ties by id so that the order never depends on map iteration or arrival
+// order.
 func compareServers(a, b model.ServerView) int {
 	return cmp.Or(
+		roleRank(a)-roleRank(b),
 		cmp.Compare(strings.ToLower(displayName(a)), strings.ToLower(displayName(b))),
 		cmp.Compare(a.ID, b.ID),
 	)
 }
 
 // fleetSummary is the header an operator reads first: the size of the
-// fleet, what is down, and which systems have lost their primary or have
-// two (split brain). graced, when set, names the systems whose card says
-// a failover may be under way: the header leaves them to their card until
-// the grace is over.
-func fleetSummary(servers []model.ServerView, graced func(system string) bool) (summary string, alarms []string) {
-	primaries := map[string]int{}
-	judged := map[string]bool{} // systems with a server that is more than a hint
-	multi := map[string]bool{}  // systems where several primaries are normal
-	var down, unreachable int
+// fleet and what is down, then every system whose verdict is not healthy,
+// the most urgent first, and the worst level among them. It counts only
+// the servers the console watches; those not paired are counted apart.
+func fleetSummary(servers []model.ServerView, verdicts map[string]model.SystemVerdict) (summary string, alarms []string, worst Level) {
+	var watched, strangers, down, unreachable int
+	systems := map[string]bool{}
+	for system := range verdicts {
+		systems[system] = true
+	}
 	for _, v := range servers {
+		if !v.Paired {
+			strangers++
+			continue
+		}
+		watched++
 		if v.System != "" {
-			if !model.SinglePrimary(v.Profile) {
-				multi[v.System] = true
-			}
-			n := primaries[v.System] // a system without a primary must still be counted
-			// An unpaired server the console has never heard shows the
-			// role its mDNS advert claims: a hint, not a primary to raise
-			// an alarm over (another console's fleet on the LAN has one).
-			hint := !v.Paired && (v.Health == model.HealthUnknown || v.Health == "")
-			if !hint {
-				judged[v.System] = true
-				if normalRole(v.Role) == model.RolePrimary {
-					n++
-				}
-			}
-			primaries[v.System] = n
+			systems[v.System] = true
 		}
 		switch v.Health {
 		case model.HealthDown:
@@ -228,25 +240,25 @@ func fleetSummary(servers []model.ServerView, graced func(system string) bool) (
 			unreachable++
 		}
 	}
-
-	parts := []string{plural(len(primaries), "system", "systems"), plural(len(servers), "server", "servers")}
+	parts := []string{plural(len(systems), "system", "systems"), plural(watched, "server", "servers")}
 	if down > 0 {
 		parts = append(parts, fmt.Sprintf("%d down", down))
 	}
 	if unreachable > 0 {
 		parts = append(parts, fmt.Sprintf("%d unreachable", unreachable))
 	}
-
-	for _, system := range slices.SortedFunc(maps.Keys(primaries), compareSystems) {
-		switch n := primaries[system]; {
-		case !judged[system]:
-		case n == 0 && (graced == nil || !graced(system)):
-			alarms = append(alarms, system+" has no primary")
-		case n > 1 && !multi[system]:
-			alarms = append(alarms, fmt.Sprintf("%s has %d primaries", system, n))
-		}
+	if strangers > 0 {
+		parts = append(parts, fmt.Sprintf("%d not paired", strangers))
 	}
-	return strings.Join(parts, " · "), alarms
+	sorted := slices.SortedFunc(maps.Values(verdicts), byUrgency)
+	for _, v := range sorted {
+		if v.Verdict == model.VerdictHealthy {
+			continue
+		}
+		alarms = append(alarms, v.System+" "+v.Verdict.Label())
+		worst = max(worst, levelOf(v.Severity))
+	}
+	return strings.Join(parts, " · "), alarms, worst
 }
 
 func plural(n int, one, many string) string {

@@ -182,56 +182,80 @@ func TestSystemSubtitle(t *testing.T) {
 	}
 }
 
-func TestCompareSystemsPutsUnassignedLast(t *testing.T) {
-	got := []string{"", "redstor", "K2", "alpha", "k2"}
+func TestCompareSystemsPutsUnassignedAndNotPairedLast(t *testing.T) {
+	got := []string{notPaired, "", "redstor", "K2", "alpha", "k2"}
 	slices.SortFunc(got, compareSystems)
-	want := []string{"alpha", "K2", "k2", "redstor", ""}
+	want := []string{"alpha", "K2", "k2", "redstor", "", notPaired}
 	if !slices.Equal(got, want) {
 		t.Errorf("sorted systems = %q, want %q", got, want)
 	}
 }
 
+func TestCompareServersPutsPrimariesFirst(t *testing.T) {
+	got := []model.ServerView{
+		{ID: "1", Name: "a", Role: model.RoleOutOfService}, {ID: "2", Name: "b", Role: model.RoleStandby},
+		{ID: "3", Name: "c", Role: model.RolePrimary}, {ID: "4", Name: "A", Role: model.RoleStandby}, {ID: "5", Name: "d", Role: "bogus"},
+	}
+	slices.SortFunc(got, compareServers)
+	var names []string
+	for _, v := range got {
+		names = append(names, v.Name)
+	}
+	if want := []string{"c", "A", "b", "a", "d"}; !slices.Equal(names, want) {
+		t.Errorf("sorted servers = %q, want %q", names, want)
+	}
+}
+
+// The header sums the fleet up and lists every system whose verdict is
+// not healthy, from the judge's verdicts alone: it counts no primaries of
+// its own.
 func TestFleetSummary(t *testing.T) {
 	server := func(system string, r model.Role, h model.Health) model.ServerView {
-		return model.ServerView{System: system, Role: r, Health: h}
+		return model.ServerView{System: system, Role: r, Health: h, Paired: true}
+	}
+	of := func(vs ...model.SystemVerdict) map[string]model.SystemVerdict {
+		m := map[string]model.SystemVerdict{}
+		for _, v := range vs {
+			m[v.System] = v
+		}
+		return m
 	}
 	tests := []struct {
-		name    string
-		servers []model.ServerView
-		summary string
-		alarms  []string
+		name     string
+		servers  []model.ServerView
+		verdicts map[string]model.SystemVerdict
+		summary  string
+		alarms   []string
+		level    Level
 	}{
-		{"empty", nil, "0 systems · 0 servers", nil},
+		{"empty", nil, nil, "0 systems · 0 servers", nil, LevelOK},
 		{"healthy pair", []model.ServerView{
 			server("K2", model.RolePrimary, model.HealthUp),
 			server("K2", model.RoleStandby, model.HealthUp),
-		}, "1 system · 2 servers", nil},
+		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 2 servers", nil, LevelOK},
 		{"down and unreachable", []model.ServerView{
 			server("K2", model.RolePrimary, model.HealthUp),
 			server("K2", model.RoleFailed, model.HealthDown),
 			server("Redstor", model.RolePrimary, model.HealthUnreachable),
-		}, "2 systems · 3 servers · 1 down · 1 unreachable", nil},
-		{"no primary and split brain", []model.ServerView{
-			server("Wavestore", model.RolePrimary, model.HealthUp),
-			server("Wavestore", model.RolePrimary, model.HealthUp),
-			server("K2", model.RoleStandby, model.HealthUp),
-			server("K2", "bogus", model.HealthUp),
-		}, "2 systems · 4 servers", []string{"K2 has no primary", "Wavestore has 2 primaries"}},
-		{"an unpaired server's mDNS role is a hint, not a primary", []model.ServerView{
-			{System: "K2", Role: model.RolePrimary, Health: model.HealthUp, Paired: true},
-			{System: "K2", Role: model.RoleStandby, Health: model.HealthUp, Paired: true},
+		}, of(verdict("K2", model.VerdictDegraded, ""), verdict("Redstor", model.VerdictUnknown, "")),
+			"2 systems · 3 servers · 1 down · 1 unreachable", []string{"Redstor UNKNOWN", "K2 DEGRADED"}, LevelWarning},
+		{"a failed-over system's down primary is no second primary", []model.ServerView{
+			server("k2-san", model.RolePrimary, model.HealthDown),
+			server("k2-san", model.RolePrimary, model.HealthUp),
+		}, of(verdict("k2-san", model.VerdictFailedOver, "")), "1 system · 2 servers · 1 down", []string{"k2-san FAILED OVER"}, LevelWarning},
+		{"critical first", nil, of(verdict("W", model.VerdictFailingOver, ""), verdict("K2", model.VerdictSplitBrain, "")),
+			"2 systems · 0 servers", []string{"K2 SPLIT BRAIN", "W FAILING OVER"}, LevelCritical},
+		{"servers not paired are counted apart", []model.ServerView{
+			server("K2", model.RolePrimary, model.HealthUp),
 			{System: "K2", Role: model.RolePrimary, Health: model.HealthUnknown},
-			{System: "Other", Role: model.RoleStandby, Health: model.HealthUnknown},
-		}, "2 systems · 4 servers", nil},
-		{"unassigned is not a system", []model.ServerView{
-			server("", model.RoleUnknown, model.HealthUnknown),
-		}, "0 systems · 1 server", nil},
+			{System: "Other", Role: model.RoleStandby, Health: model.HealthDown},
+		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 1 server · 2 not paired", nil, LevelOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			summary, alarms := fleetSummary(tt.servers, nil)
-			if summary != tt.summary || !slices.Equal(alarms, tt.alarms) {
-				t.Errorf("fleetSummary = %q, %q; want %q, %q", summary, alarms, tt.summary, tt.alarms)
+			summary, alarms, level := fleetSummary(tt.servers, tt.verdicts)
+			if summary != tt.summary || !slices.Equal(alarms, tt.alarms) || level != tt.level {
+				t.Errorf("fleetSummary = %q, %q, %s; want %q, %q, %s", summary, alarms, level, tt.summary, tt.alarms, tt.level)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"maps"
 	"slices"
 	"sync"
 
@@ -23,9 +24,12 @@ type pending struct {
 	queued  bool               // a frame is queued and has not started
 	updates []model.ServerView // one per server, in the order they first arrived
 	index   map[string]int     // the place of a server's update in updates
-	events  []model.Event
-	tick    bool
-	status  selectedStatus
+	// verdicts are the systems' latest verdicts, one per system, the
+	// latest winning: few, and always drawn whole in the next frame.
+	verdicts map[string]model.SystemVerdict
+	events   []model.Event
+	tick     bool
+	status   selectedStatus
 }
 
 // frameUpdates bounds the updates one frame draws, so that a frame stays
@@ -43,11 +47,12 @@ type selectedStatus struct {
 
 // frame is what one frame draws.
 type frame struct {
-	updates []model.ServerView
-	events  []model.Event
-	tick    bool
-	status  selectedStatus
-	more    bool // updates are left for a frame of their own, queued already
+	updates  []model.ServerView
+	verdicts []model.SystemVerdict
+	events   []model.Event
+	tick     bool
+	status   selectedStatus
+	more     bool // updates are left for a frame of their own, queued already
 }
 
 // addUpdates merges updates into the next frame.
@@ -64,6 +69,19 @@ func (p *pending) addUpdates(updates []model.ServerView) {
 		}
 		p.index[v.ID] = len(p.updates)
 		p.updates = append(p.updates, v)
+	}
+}
+
+// addVerdicts merges verdicts into the next frame, the latest per system
+// winning.
+func (p *pending) addVerdicts(verdicts []model.SystemVerdict) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.verdicts == nil {
+		p.verdicts = map[string]model.SystemVerdict{}
+	}
+	for _, v := range verdicts {
+		p.verdicts[v.System] = v
 	}
 }
 
@@ -102,7 +120,10 @@ func (p *pending) take(limit int) frame {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := frame{events: p.events, tick: p.tick, status: p.status}
-	p.events, p.tick = nil, false
+	for _, system := range slices.Sorted(maps.Keys(p.verdicts)) {
+		f.verdicts = append(f.verdicts, p.verdicts[system])
+	}
+	p.events, p.tick, p.verdicts = nil, false, nil
 	if len(p.updates) <= limit {
 		f.updates = p.updates
 		p.updates, p.index, p.queued = nil, nil, false
@@ -122,6 +143,9 @@ func (v *View) draw(f frame) {
 	st := f.status
 	if len(f.updates) > 0 {
 		v.apply(f.updates, st.id, st.st, st.have)
+	}
+	if len(f.verdicts) > 0 {
+		v.board.ApplyVerdicts(f.verdicts)
 	}
 	if len(f.events) > 0 {
 		v.addEvents(f.events)

@@ -70,10 +70,10 @@ func TestViewQueuesOneFrameAtATime(t *testing.T) {
 	// has taken the update, and it took the one before to the end.
 	const moves = 200
 	for i := range moves {
-		feed.updates <- model.ServerView{ID: "a", Name: "AS-1", System: "Redstor", Role: model.RolePrimary,
+		feed.updates <- model.ServerView{Paired: true, ID: "a", Name: "AS-1", System: "Redstor", Role: model.RolePrimary,
 			VendorRole: fmt.Sprintf("Master AccountServer, move %d", i), Health: model.HealthUp}
 		if i%20 == 0 {
-			feed.updates <- model.ServerView{ID: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("NEW-%03d", i), System: "Infocast", Role: model.RoleStandby}
+			feed.updates <- model.ServerView{Paired: true, ID: fmt.Sprintf("n%d", i), Name: fmt.Sprintf("NEW-%03d", i), System: "Infocast", Role: model.RoleStandby}
 		}
 		if n := len(q); n > 1 {
 			t.Fatalf("%d frames queued after %d updates; want one at most", n, i+1)
@@ -141,7 +141,7 @@ func TestViewDrawsABurstInBoundedFrames(t *testing.T) {
 	b, q, _ := startBoard(t, feed, time.Now)
 	const servers = 2*frameUpdates + 10
 	for i := range servers {
-		feed.updates <- model.ServerView{ID: fmt.Sprintf("s%04d", i), Name: fmt.Sprintf("S-%04d", i), System: fmt.Sprintf("sys-%d", i/2)}
+		feed.updates <- model.ServerView{Paired: true, ID: fmt.Sprintf("s%04d", i), Name: fmt.Sprintf("S-%04d", i), System: fmt.Sprintf("sys-%d", i/2)}
 	}
 	frames := 0
 	q.waitFor(t, "every server", func() bool {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/monitor"
 )
 
 var _ fyne.Widget = (*ServerPane)(nil)
@@ -61,6 +62,10 @@ type ServerPane struct {
 	seen       *widget.Label
 	roleError  *widget.Label
 	roleLine   fyne.CanvasObject
+	errDetail  *widget.Label     // the error behind the health's words
+	errToggle  *widget.Button    // shows or hides it
+	lastKnown  *widget.Label     // says that what follows is history
+	lastLine   fyne.CanvasObject // hidden while the server is live
 	services   *fyne.Container
 	facts      *fyne.Container
 	peers      *fyne.Container
@@ -143,6 +148,8 @@ func newServerPane(env paneEnv) *ServerPane {
 		pairing:    wrapping(widget.NewLabel("")),
 		seen:       widget.NewLabel(""),
 		roleError:  wrapping(widget.NewLabel("")),
+		errDetail:  wrapping(widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})),
+		lastKnown:  wrapping(widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})),
 		services:   container.New(layout.NewFormLayout()),
 		facts:      container.New(layout.NewFormLayout()),
 		peers:      container.New(layout.NewFormLayout()),
@@ -180,8 +187,18 @@ func newServerPane(env paneEnv) *ServerPane {
 		})
 		systemRow = container.NewBorder(nil, nil, nil, container.NewVBox(p.procs), p.system)
 	}
+	p.errDetail.Selectable = true
+	p.errDetail.Hide()
+	p.errToggle = widget.NewButton("Details", func() {
+		setVisible(p.errDetail, !p.errDetail.Visible())
+	})
+	p.errToggle.Importance = widget.LowImportance
+	p.errToggle.Hide()
+	p.lastKnown.Importance = widget.WarningImportance
+	p.lastLine = container.NewBorder(nil, nil, widget.NewIcon(theme.NewDisabledResource(theme.HistoryIcon())), nil, p.lastKnown)
+	p.lastLine.Hide()
 	info := container.New(layout.NewFormLayout(),
-		key("Health"), container.NewBorder(nil, nil, p.healthIcon, nil, p.health),
+		key("Health"), container.NewVBox(container.NewBorder(nil, nil, p.healthIcon, container.NewVBox(p.errToggle), p.health), p.errDetail),
 		key("System"), systemRow,
 		key("Address"), p.address,
 		key("Pairing"), p.pairing,
@@ -209,7 +226,7 @@ func newServerPane(env paneEnv) *ServerPane {
 	actionsHead := container.NewHBox(heading("Actions"), layout.NewSpacer(), audited)
 
 	p.lists = container.NewThemeOverride(container.NewVBox(
-		info, widget.NewSeparator(),
+		info, widget.NewSeparator(), p.lastLine,
 		heading("Services"), p.services, widget.NewSeparator(),
 		heading("Peer links"), p.peers, widget.NewSeparator(),
 		heading("Facts"), p.facts), compactTheme{})
@@ -259,17 +276,15 @@ func heading(s string) *widget.Label {
 	return widget.NewLabelWithStyle(s, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 }
 
-// SetView shows the latest state of the server as the feed has it.
+// SetView shows the latest state of the server as the feed has it. What
+// the console does not hear now (a server down, unreachable, not yet
+// heard) is shown as its last known state, greyed, with its age.
 func (p *ServerPane) SetView(v model.ServerView) {
+	wasLive := p.view.Live()
 	p.view = v
 	p.title.SetText(displayName(v))
 	p.badge.SetRole(v.Role)
-	p.vendor.SetText(v.VendorRole)
-	if v.VendorRole == "" {
-		p.vendor.Hide()
-	} else {
-		p.vendor.Show()
-	}
+	p.badge.SetMuted(!v.Live())
 	look := lookOfServer(v)
 	p.healthIcon.SetResource(look.icon)
 	p.health.Importance = look.importance
@@ -278,7 +293,21 @@ func (p *ServerPane) SetView(v model.ServerView) {
 	if v.Detail != "" && v.Health != model.HealthUp {
 		text += ": " + v.Detail
 	}
+	if len(v.SeenBy) > 0 && v.Health == model.HealthUnreachable {
+		text += " (seen by " + joinNames(v.SeenBy) + ")"
+	}
 	p.health.SetText(text)
+	p.errDetail.SetText(v.Error)
+	setVisible(p.errToggle, v.Error != "")
+	if v.Error == "" {
+		p.errDetail.Hide()
+	}
+	if wasLive != v.Live() {
+		// The lists are drawn muted, or live again.
+		p.showServices()
+		p.showPeers()
+		p.showFacts()
+	}
 	p.system.SetText(systemLine(v))
 	if p.procs != nil {
 		setVisible(p.procs, v.System != "")
@@ -298,6 +327,23 @@ func (p *ServerPane) RefreshTimes() {
 	if s := timesLine(p.view, now); s != p.seen.Text {
 		p.seen.SetText(s)
 	}
+	vendor, last := p.view.VendorRole, ""
+	if !p.view.Live() {
+		age := ""
+		if !p.view.LastSeen.IsZero() {
+			age = " · " + relativeTime(p.view.LastSeen, now)
+		}
+		vendor = "was " + lookOfRole(p.view.Role).word + age
+		if p.view.VendorRole != "" {
+			vendor = "was " + p.view.VendorRole + age
+		}
+		last = "Last known" + strings.Replace(age, " · ", ", ", 1) +
+			": the console does not hear this server now, so what follows is what it said last, not what it is."
+	}
+	setText(p.vendor, vendor)
+	setVisible(p.vendor, vendor != "")
+	setText(p.lastKnown, last)
+	setVisible(p.lastLine, last != "")
 	for _, pt := range p.peerTimes {
 		if s := peerLine(pt.link, now); s != pt.label.Text {
 			pt.label.SetText(s)
@@ -338,8 +384,12 @@ func (p *ServerPane) SetStatus(st actions.Status, ok bool) {
 
 func (p *ServerPane) showServices() {
 	var objects []fyne.CanvasObject
+	muted := !p.view.Live()
 	for _, name := range sortedNames(p.status.Services) {
 		look := lookOfService(p.status.Services[name])
+		if muted {
+			look = serviceLook{word: look.word, importance: widget.LowImportance, icon: theme.NewDisabledResource(look.icon)}
+		}
 		word := widget.NewLabelWithStyle(look.word, fyne.TextAlignLeading, fyne.TextStyle{Bold: look.bold})
 		word.Importance = look.importance
 		objects = append(objects, widget.NewLabel(name), container.NewHBox(widget.NewIcon(look.icon), word))
@@ -373,9 +423,13 @@ func (p *ServerPane) showPeers() {
 	var objects []fyne.CanvasObject
 	p.peerTimes = nil
 	now := p.env.now()
+	muted := !p.view.Live()
 	for _, name := range slices.Sorted(maps.Keys(p.status.Peers)) {
 		link := p.status.Peers[name]
 		look := lookOfPeer(link.State)
+		if muted {
+			look = peerLook{word: look.word, importance: widget.LowImportance, icon: theme.NewDisabledResource(look.icon)}
+		}
 		line := wrapping(widget.NewLabelWithStyle(peerLine(link, now), fyne.TextAlignLeading, fyne.TextStyle{Bold: look.bold}))
 		line.Importance = look.importance
 		p.peerTimes = append(p.peerTimes, peerTime{link: link, label: line})
@@ -389,7 +443,13 @@ func (p *ServerPane) showPeers() {
 }
 
 func (p *ServerPane) showFacts() {
-	lags := lagFacts(p.status.Facts)
+	// A fact with a limit, the agent's own or the profile's, is shown
+	// against it, as the judge weighs it.
+	lags := map[string]monitor.Limit{}
+	for _, l := range monitor.Limits(p.status.Facts, nil) {
+		lags[l.Fact] = l
+	}
+	muted := !p.view.Live()
 	var objects []fyne.CanvasObject
 	for _, name := range sortedNames(p.status.Facts, p.status.FactErrors) {
 		if base, ok := strings.CutSuffix(name, "_limit"); ok {
@@ -398,9 +458,16 @@ func (p *ServerPane) showFacts() {
 			}
 		}
 		if lag, ok := lags[name]; ok {
-			v := wrapping(widget.NewLabelWithStyle(lagLine(lag), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
+			text := lag.Words()
+			if lag.Over {
+				text += ": over the limit"
+			}
+			v := wrapping(widget.NewLabelWithStyle(text, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
 			var value fyne.CanvasObject = v
-			if lag.over {
+			switch {
+			case muted:
+				v.Importance = widget.LowImportance
+			case lag.Over:
 				v.Importance = widget.WarningImportance
 				value = container.NewBorder(nil, nil, container.NewVBox(widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon()))), nil, v)
 			}
@@ -415,6 +482,9 @@ func (p *ServerPane) showFacts() {
 			continue
 		}
 		v := wrapping(widget.NewLabelWithStyle(p.status.Facts[name], fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
+		if muted {
+			v.Importance = widget.LowImportance
+		}
 		if v.Text == "" {
 			v.SetText("(empty)")
 			v.TextStyle = fyne.TextStyle{Italic: true}

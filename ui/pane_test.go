@@ -177,7 +177,7 @@ func TestSelectingARowShowsThePane(t *testing.T) {
 		t.Errorf("services show %q, want %q", services, want)
 	}
 	facts := texts(p.facts)
-	if !has(facts, "mirror_lag_seconds", "12", "qualified", "cannot read: read ss/qualified: no such file") {
+	if !has(facts, "mirror_lag_seconds", "mirror lag 12 s, limit 15 min", "qualified", "cannot read: read ss/qualified: no such file") {
 		t.Errorf("facts show %q", facts)
 	}
 	if v.board.rows["a"].mark.FillColor == v.board.rows["b"].mark.FillColor {

@@ -44,7 +44,7 @@ func TestPaneShowsPeersAndLag(t *testing.T) {
 	}
 
 	facts := texts(p.facts)
-	for _, want := range []string{"mirror_lag_seconds", "1250 of 900 (over the limit)", "rpo_minutes", "12 of 240",
+	for _, want := range []string{"mirror_lag_seconds", "mirror lag 21 min, limit 15 min: over the limit", "rpo_minutes", "rpo minutes 12, limit 240",
 		"orphan_limit", "5", "mirror_state", "mirroring"} {
 		if !slices.Contains(facts, want) {
 			t.Errorf("facts show %q, lacking %q", facts, want)
@@ -55,10 +55,10 @@ func TestPaneShowsPeersAndLag(t *testing.T) {
 			t.Errorf("facts show %q apart from the fact it limits: %q", gone, facts)
 		}
 	}
-	if over := labelWith(p.facts, "1250 of 900 (over the limit)"); over == nil || over.Importance != widget.WarningImportance {
+	if over := labelWith(p.facts, "mirror lag 21 min, limit 15 min: over the limit"); over == nil || over.Importance != widget.WarningImportance {
 		t.Error("a lag over its limit is not shown as a warning")
 	}
-	if within := labelWith(p.facts, "12 of 240"); within == nil || within.Importance == widget.WarningImportance {
+	if within := labelWith(p.facts, "rpo minutes 12, limit 240"); within == nil || within.Importance == widget.WarningImportance {
 		t.Error("a lag within its limit is shown as a warning")
 	}
 
@@ -110,58 +110,53 @@ func labelWith(o fyne.CanvasObject, text string) *widget.Label {
 	return found
 }
 
-func TestSystemAlarms(t *testing.T) {
-	v := func(name string, r model.Role, h model.Health) model.ServerView {
-		return model.ServerView{ID: name, Name: name, System: "K2", Profile: "k2san", Role: r, Health: h}
-	}
-	tests := []struct {
-		name    string
-		servers []model.ServerView
-		text    string
-		level   Level
-	}{
-		{"healthy", []model.ServerView{v("a", model.RolePrimary, model.HealthUp), v("b", model.RoleStandby, model.HealthUp)}, "", LevelOK},
-		{"split brain", []model.ServerView{v("a", model.RolePrimary, model.HealthUp), v("b", model.RolePrimary, model.HealthUp),
-			v("c", model.RolePrimary, model.HealthDegraded)}, "SPLIT BRAIN: a, b and c all primary · c degraded", LevelCritical},
-		{"failover: the old primary is down", []model.ServerView{v("a", model.RolePrimary, model.HealthDown), v("b", model.RolePrimary, model.HealthUp)},
-			"a down", LevelCritical},
-		{"no primary", []model.ServerView{v("a", model.RolePrimary, model.HealthDown), v("b", model.RoleStandby, model.HealthUnreachable)},
-			"NO PRIMARY · a down · b unreachable", LevelCritical},
-		{"not heard yet", []model.ServerView{v("a", model.RoleStandby, model.HealthUnknown), v("b", model.RoleStandby, model.HealthUp)}, "", LevelOK},
-		{"many down", []model.ServerView{v("a", model.RolePrimary, model.HealthUp), v("b", model.RoleStandby, model.HealthDown),
-			v("c", model.RoleStandby, model.HealthDown), v("d", model.RoleStandby, model.HealthDown), v("e", model.RoleStandby, model.HealthDown)},
-			"b, c, d and 1 more down", LevelCritical},
-		{"unreachable", []model.ServerView{v("a", model.RolePrimary, model.HealthUp), v("b", model.RoleStandby, model.HealthUnreachable)},
-			"b unreachable", LevelWarning},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			text, level := alarmsText(systemAlarms("K2", tt.servers))
-			if text != tt.text || level != tt.level {
-				t.Errorf("alarms %q %s, want %q %s", text, level, tt.text, tt.level)
-			}
-		})
-	}
-}
-
-func TestBoardSystemCardShowsItsAlarm(t *testing.T) {
+// A system's card draws the verdict the feed brings, whatever its rows
+// say: the judge decides, the card shows its headline, its other reasons
+// and its next step.
+func TestBoardSystemCardDrawsItsVerdict(t *testing.T) {
 	feed := newFakeFeed(0, pairedRedstor()...)
 	b, q, _ := startBoard(t, feed, time.Now)
 	g := b.groups["Redstor"]
 	if g.alarmLine.Visible() {
-		t.Fatalf("a healthy system's card shows %q", g.alarm.Text)
+		t.Fatalf("a card with no verdict shows %q", g.alarm.Text)
 	}
-	pair := pairedRedstor()
-	pair[1].Role = model.RolePrimary
-	feed.updates <- pair[1]
+	split := verdict("Redstor", model.VerdictSplitBrain, "AS-1 and AS-2 claim primary at once")
+	feed.verdicts <- split
 	q.waitFor(t, "the split brain on the card", func() bool { return g.alarmLine.Visible() })
-	if g.alarm.Text != "SPLIT BRAIN: AS-1 and AS-2 both primary" || g.alarm.Importance != widget.DangerImportance {
+	if g.alarm.Text != "SPLIT BRAIN — AS-1 and AS-2 claim primary at once" || g.alarm.Importance != widget.DangerImportance {
 		t.Errorf("card alarm %q (%v)", g.alarm.Text, g.alarm.Importance)
 	}
+	if g.next.Visible() {
+		t.Errorf("a verdict with no next step offers %q", g.next.Text)
+	}
+	over := verdict("Redstor", model.VerdictFailedOver, "AS-2 took over from AS-1", "AS-1 is down (it was primary)", "AS-3 is unreachable")
+	over.Next = "redstor-prepare-failback-accountserver"
+	feed.verdicts <- over
+	q.waitFor(t, "the failover on the card", func() bool { return strings.HasPrefix(g.alarm.Text, "FAILED OVER") })
+	if g.alarm.Text != "FAILED OVER — AS-2 took over from AS-1" || g.alarm.Importance != widget.WarningImportance {
+		t.Errorf("card alarm %q (%v)", g.alarm.Text, g.alarm.Importance)
+	}
+	if !g.reasons.Visible() || g.reasons.Text != "AS-1 is down (it was primary) · AS-3 is unreachable" {
+		t.Errorf("card reasons visible=%v %q", g.reasons.Visible(), g.reasons.Text)
+	}
+	if !g.next.Visible() || g.next.Text != "Next: redstor-prepare-failback-accountserver…" {
+		t.Errorf("next step visible=%v %q", g.next.Visible(), g.next.Text)
+	}
+	var opened []string
+	b.OnNext = func(system, id string) { opened = append(opened, system+" "+id) }
+	test.Tap(g.next)
+	if !slices.Equal(opened, []string{"Redstor redstor-prepare-failback-accountserver"}) {
+		t.Errorf("tapping the next step opened %q", opened)
+	}
+	feed.verdicts <- verdict("Redstor", model.VerdictHealthy, "AS-2 primary")
+	q.waitFor(t, "the card to calm down", func() bool { return !g.alarmLine.Visible() })
+	// The rows changing alone change nothing on the card: it is the
+	// judge's to say.
+	pair := pairedRedstor()
 	pair[0].Health = model.HealthDown
 	feed.updates <- pair[0]
-	q.waitFor(t, "the down server on the card", func() bool { return g.alarm.Text == "AS-1 down" })
-	pair[0].Health, pair[0].Role = model.HealthUp, model.RoleStandby
-	feed.updates <- pair[0]
-	q.waitFor(t, "the card to calm down", func() bool { return !g.alarmLine.Visible() })
+	q.waitFor(t, "the row to go down", func() bool { return b.rows[pair[0].ID].health.Text == "Down" })
+	if g.alarmLine.Visible() {
+		t.Errorf("the card judged on its own: %q", g.alarm.Text)
+	}
 }

@@ -38,6 +38,9 @@ type ProcedureDesk interface {
 	// OperatorName is who runs procedures from this console, unless the
 	// operator types another name.
 	OperatorName() string
+	// ProcedureTitle is the title of the procedure with id, or id when
+	// there is none.
+	ProcedureTitle(id string) string
 }
 
 // ProcedureEntry is one procedure that fits a system, with its history
@@ -71,6 +74,9 @@ type Procedures struct {
 func NewProcedures(ctx context.Context, a fyne.App, desk ProcedureDesk) *Procedures {
 	return &Procedures{ctx: ctx, desk: desk, newWindow: a.NewWindow, requests: &requests{}}
 }
+
+// Title is the title of the procedure with id, or id.
+func (p *Procedures) Title(id string) string { return p.desk.ProcedureTitle(id) }
 
 // OnRunEnded adds fn to what is called, on the UI goroutine, when a run
 // of any wizard ends or stops: the history shown elsewhere changed.

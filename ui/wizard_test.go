@@ -158,6 +158,15 @@ type memDesk struct {
 
 const wizardOwner = "wizard-test:1"
 
+func (d *memDesk) ProcedureTitle(id string) string {
+	for _, p := range d.procs {
+		if p.ID == id {
+			return p.Title
+		}
+	}
+	return id
+}
+
 func (d *memDesk) Procedures(ctx context.Context, system string) ([]ProcedureEntry, error) {
 	hist, err := d.store.ProcedureHistory(ctx)
 	if err != nil {

@@ -78,9 +78,10 @@ func layout(l *sim.Layout) (map[string]string, error) {
 		settings.Accounts = append(settings.Accounts, accountSetting{ID: a.AccountID, Name: a.Name, Group: a.Group, HomeServerGUID: a.HomeServerGUID})
 		ssData.Accounts = append(ssData.Accounts, storedAccount{ID: a.AccountID, Seq: history,
 			Bytes: agentTotal(a.AccountID, history), At: a.Created.Add(history * backupInterval)})
-		behind := history - 1 - a.AccountID%4
-		msData.Accounts = append(msData.Accounts, storedAccount{ID: a.AccountID, Seq: behind,
-			Bytes: agentTotal(a.AccountID, behind), At: a.Created.Add(time.Duration(behind) * backupInterval)})
+		// A platform running normally: the MirrorServer holds what the
+		// StorageServer holds. It falls behind as backups arrive and
+		// catches up at the mirroring rate.
+		msData.Accounts = append(msData.Accounts, ssData.Accounts[len(ssData.Accounts)-1])
 	}
 	for _, x := range []struct {
 		member  string

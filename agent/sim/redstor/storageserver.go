@@ -554,9 +554,14 @@ func (ss *storageServer) writeDiagnostics() error {
 				h := t.accounts[id]
 				mirrored += min(h.Bytes, s.Bytes)
 				if h.Seq != s.Seq || h.Bytes != s.Bytes {
-					since := h.At
-					if since.IsZero() {
-						since = s.At
+					// Behind since the first backup it lacks reached this
+					// server: the one after the mirror's copy, or the
+					// newest when the mirror has none.
+					since := s.At
+					if !h.At.IsZero() && h.Seq < s.Seq {
+						if next := h.At.Add(backupInterval); next.Before(since) {
+							since = next
+						}
 					}
 					lag = max(lag, now.Sub(since))
 				}
