@@ -1,10 +1,12 @@
 // Command pkgfiles writes the files the packages carry that are made from
 // the program's own code or assets rather than written by hand: the agent's
-// systemd unit and example configs, and the console's icons. The Makefile's
-// dist targets run it; it changes nothing outside the paths it is given.
+// systemd unit and example configs, the manual pages (from the programs'
+// help text), and the console's icons. The Makefile's dist targets run it;
+// it changes nothing outside the paths it is given.
 //
 //	pkgfiles unit                      the packaged vigil-agent.service
 //	pkgfiles config -os linux|windows  the example /etc/vigil-agent/agent.yaml (or the Windows one)
+//	pkgfiles man -name NAME -bin BIN   the manual page vigil-agent(1), or vigil(1) from `vigil help` on stdin
 //	pkgfiles icons -src PNG -out DIR   DIR/NxN/apps/io.vigilops.vigil.png, hicolor sizes 16..512
 //	pkgfiles ico -src PNG -out FILE    a Windows .ico with 16..256 pixel images
 package main
@@ -17,7 +19,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: pkgfiles COMMAND [flags]
@@ -25,11 +27,15 @@ const usage = `usage: pkgfiles COMMAND [flags]
 commands:
   unit                       print the packaged systemd unit for /etc/vigil-agent/agent.yaml
   config -os linux|windows   print the example agent config the package installs
+  man -name vigil-agent -bin BINARY
+                             print vigil-agent(1), made from its help text
+  man -name vigil -bin BINARY <HELP
+                             print vigil(1), made from the help text on stdin (BINARY help)
   icons -src PNG -out DIR    write hicolor icons (16..512) under DIR
   ico -src PNG -out FILE     write a Windows icon (16..256)
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -55,6 +61,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if text, err = exampleConfig(*goos); err == nil {
 			_, err = io.WriteString(stdout, text)
 		}
+	case "man":
+		name := fs.String("name", "", "the `PROGRAM`: vigil (help text on stdin) or vigil-agent")
+		bin := fs.String("bin", "", "the program's `BINARY`, whose version the page gives")
+		date := fs.String("date", "", "the page's `DATE`, YYYY-MM-DD (default: SOURCE_DATE_EPOCH or today)")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		if *name == "" || *bin == "" {
+			fmt.Fprintln(stderr, "pkgfiles man: -name and -bin are required")
+			return 2
+		}
+		err = writeMan(*name, *bin, *date, stdin, stdout)
 	case "icons", "ico":
 		src := fs.String("src", "assets/icon.png", "source `PNG`, square, at least 512 pixels")
 		out := fs.String("out", "", "output `PATH`")

@@ -8,9 +8,13 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilops/vigil/agent"
 )
@@ -167,5 +171,190 @@ func TestICO(t *testing.T) {
 		if err != nil || w != n || cfg.Width != n || cfg.Height != n {
 			t.Errorf("entry %d: says %d, holds %dx%d (%v); want %d", i, w, cfg.Width, cfg.Height, err, n)
 		}
+	}
+}
+
+func TestParseHelp(t *testing.T) {
+	agentStyle := "usage: tool COMMAND [flags]\n\ncommands:\n" +
+		"  run --config FILE      serve\n" +
+		"  install --config F     register the agent,\n" +
+		"                         enabled but not started\n" +
+		"  version                print the version\n"
+	consoleStyle := "usage: tool [COMMAND] [flags]\n\n" +
+		"  tool [--data DIR]              open the console\n" +
+		"  tool alert set --smtp-host H --smtp-port P --tls none|starttls|tls\n" +
+		"        [--user U] [--data DIR]\n" +
+		"                                 save the settings\n" +
+		"  tool version                   print the version\n"
+	for _, tc := range []struct {
+		name, help string
+		usage      string
+		sections   []helpSection
+		err        bool
+	}{
+		{name: "a heading, a description on two lines", help: agentStyle, usage: "tool COMMAND [flags]",
+			sections: []helpSection{{title: "commands", entries: []helpEntry{
+				{"run --config FILE", "serve"},
+				{"install --config F", "register the agent, enabled but not started"},
+				{"version", "print the version"},
+			}}}},
+		{name: "a form on two lines, its description below", help: consoleStyle, usage: "tool [COMMAND] [flags]",
+			sections: []helpSection{{entries: []helpEntry{
+				{"tool [--data DIR]", "open the console"},
+				{"tool alert set --smtp-host H --smtp-port P --tls none|starttls|tls [--user U] [--data DIR]", "save the settings"},
+				{"tool version", "print the version"},
+			}}}},
+		{name: "no usage line", help: "tool does things\n", err: true},
+		{name: "no description column", help: "usage: tool\n\n  tool run\n", err: true},
+		{name: "a form without a description", help: "usage: tool\n\n  tool run      run it\n  tool stop\n", err: true},
+		{name: "a line indented one space", help: "usage: tool\n\n  tool run      run it\n tool stop     stop it\n", err: true},
+		{name: "a paragraph of prose", help: "usage: tool\n\n  tool run      run it\nSee the manual.\n", err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			usage, sections, err := parseHelp(tc.help)
+			if tc.err {
+				if err == nil {
+					t.Errorf("parseHelp = %q, %+v; want an error", usage, sections)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if usage != tc.usage || !reflect.DeepEqual(sections, tc.sections) {
+				t.Errorf("parseHelp = %q, %+v\nwant %q, %+v", usage, sections, tc.usage, tc.sections)
+			}
+		})
+	}
+}
+
+func TestRoff(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"vigil-agent --config F", `vigil\-agent \-\-config F`},
+		{`C:\ProgramData`, `C:\eProgramData`},
+		{".hidden", `\&.hidden`},
+		{"'quoted'", `\&'quoted'`},
+		{"plain text", "plain text"},
+	} {
+		if got := roff(tc.in); got != tc.want {
+			t.Errorf("roff(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"vigil alert set --smtp-host H", `\fBvigil alert set\fR \-\-smtp\-host H`},
+		{"run --config FILE", `\fBrun\fR \-\-config FILE`},
+		{"vigil procedure list|run ...", `\fBvigil procedure\fR list|run ...`},
+		{"[--data DIR]", `[\-\-data DIR]`},
+	} {
+		if got := formLine(tc.in); got != tc.want {
+			t.Errorf("formLine(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestLdflagsVersion(t *testing.T) {
+	const main = "github.com/vigilops/vigil"
+	for _, tc := range []struct{ ldflags, want string }{
+		{"-s -w -X github.com/vigilops/vigil/actions.Version=0.1.0", "0.1.0"},
+		{"-X=github.com/vigilops/vigil/actions.Version=1.2.3-4-gabcdef0 -s", "1.2.3-4-gabcdef0"},
+		{"-s -w", ""},
+		{"-X example.com/other/actions.Version=9", ""},
+	} {
+		if got := ldflagsVersion(main, tc.ldflags); got != tc.want {
+			t.Errorf("ldflagsVersion(%q) = %q; want %q", tc.ldflags, got, tc.want)
+		}
+	}
+}
+
+// The pages: from the help text, in the section the page's file name says,
+// every command of the help text as an item, and, when groff's man is
+// here, no warnings from it (lintian runs the same command).
+func TestManPages(t *testing.T) {
+	agentHelpText, err := agentHelp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleHelp := "usage: vigil [COMMAND] [flags]\n\n" +
+		"  vigil [--data DIR]                      open the console\n" +
+		"  vigil alert set --smtp-host H --smtp-port P --tls none|starttls|tls --from ADDR --to ADDR[,ADDR]\n" +
+		"                [--user U --password-file F] [--data DIR]\n" +
+		"                                          save the email alert settings (see vigil alert help)\n" +
+		"  vigil version                           print the version\n"
+	date := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, help string
+		want       []string
+	}{
+		{"vigil-agent", agentHelpText, []string{
+			`.TH "VIGIL\-AGENT" 1 "2026\-11\-23" "vigil\-agent 1.2.3" "Vigil"`,
+			".SH NAME\nvigil\\-agent \\- Vigil host agent for redundant server systems\n",
+			".SH SYNOPSIS\n\\fBvigil\\-agent\\fR COMMAND [flags]\n",
+			".TP\n\\fBrun\\fR \\-\\-config FILE\nserve the agent API and advertise this server\n",
+			".TP\n\\fBpair\\-code\\fR \\-\\-config F\n",
+			"enabled but not started",
+			".SH FILES\n.TP\n\\fI/etc/vigil\\-agent/agent.yaml\\fR\n",
+			"\\fI/var/lib/vigil\\-agent\\fR",
+			".SH SEE ALSO\n\\fBvigil\\fR(1)",
+		}},
+		{"vigil", consoleHelp, []string{
+			`.TH "VIGIL" 1 "2026\-11\-23" "vigil 1.2.3" "Vigil"`,
+			".SH NAME\nvigil \\- operator console for redundant server systems\n",
+			".SH SYNOPSIS\n\\fBvigil\\fR [COMMAND] [flags]\n",
+			".SH COMMANDS\n.TP\n\\fBvigil\\fR [\\-\\-data DIR]\nopen the console\n",
+			"\\-\\-to ADDR[,ADDR] [\\-\\-user U \\-\\-password\\-file F] [\\-\\-data DIR]\nsave the email alert settings",
+			".SH FILES\n.TP\n\\fI$XDG_DATA_HOME/vigil, by default ~/.local/share/vigil\\fR\n",
+			".SH SEE ALSO\n\\fBvigil\\-agent\\fR(1)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := manText(tc.name, tc.help, "1.2.3", date)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(page, want) {
+					t.Errorf("page lacks %q:\n%s", want, page)
+				}
+			}
+			if tc.name == "vigil-agent" {
+				// Every command the agent has, from its own help text.
+				for _, cmd := range []string{"run", "init", "pair\\-code", "install", "uninstall", "version"} {
+					if !strings.Contains(page, ".TP\n\\fB"+cmd+"\\fR") {
+						t.Errorf("no item for %s", cmd)
+					}
+				}
+			}
+			for i, l := range strings.Split(page, "\n") {
+				if strings.HasPrefix(l, "'") || (strings.HasPrefix(l, ".") && !regexp.MustCompile(`^\.(\\"|[A-Za-z]{1,2}( |$))`).MatchString(l)) {
+					t.Errorf("line %d is a roff request it should not be: %q", i+1, l)
+				}
+			}
+			if _, err := exec.LookPath("man"); err != nil {
+				t.Skip("no man here to check the page with")
+			}
+			dir := filepath.Join(t.TempDir(), "man1")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, tc.name+".1")
+			if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, width := range []string{"80", "120"} {
+				cmd := exec.Command("man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", file)
+				cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "MANWIDTH="+width, "MANROFFSEQ=")
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+					t.Errorf("man --warnings (width %s): %v\n%s", width, err, stderr.String())
+				}
+			}
+		})
+	}
+	if _, err := manText("vigil", agentHelpText, "1", date); err == nil {
+		t.Error("vigil's page made from the agent's help text")
+	}
+	if _, err := manText("other", consoleHelp, "1", date); err == nil {
+		t.Error("a page for a program that has none")
 	}
 }
