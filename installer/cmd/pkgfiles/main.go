@@ -1,12 +1,15 @@
 // Command pkgfiles writes the files the packages carry that are made from
 // the program's own code or assets rather than written by hand: the agent's
 // systemd unit and example configs, the manual pages (from the programs'
-// help text), and the console's icons. The Makefile's dist targets run it;
-// it changes nothing outside the paths it is given.
+// help text), the copyright files (from the binaries' build information and
+// the licences of the modules they link), and the console's icons. The
+// Makefile's dist targets run it; it changes nothing outside the paths it is
+// given.
 //
 //	pkgfiles unit                      the packaged vigil-agent.service
 //	pkgfiles config -os linux|windows  the example /etc/vigil-agent/agent.yaml (or the Windows one)
 //	pkgfiles man -name NAME -bin BIN   the manual page vigil-agent(1), or vigil(1) from `vigil help` on stdin
+//	pkgfiles copyright -bin BIN        the package's copyright file: Vigil's, Go's and the linked modules' licences
 //	pkgfiles icons -src PNG -out DIR   DIR/NxN/apps/io.vigilops.vigil.png, hicolor sizes 16..512
 //	pkgfiles ico -src PNG -out FILE    a Windows .ico with 16..256 pixel images
 package main
@@ -31,6 +34,9 @@ commands:
                              print vigil-agent(1), made from its help text
   man -name vigil -bin BINARY <HELP
                              print vigil(1), made from the help text on stdin (BINARY help)
+  copyright -bin BINARY [-head FILE] [-goroot DIR] [-modcache DIR]
+                             print the package's DEP-5 copyright file: the head, then Go's
+                             and every linked module's licence, from BINARY's build info
   icons -src PNG -out DIR    write hicolor icons (16..512) under DIR
   ico -src PNG -out FILE     write a Windows icon (16..256)
 `
@@ -59,6 +65,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		var text string
 		if text, err = exampleConfig(*goos); err == nil {
+			_, err = io.WriteString(stdout, text)
+		}
+	case "copyright":
+		bin := fs.String("bin", "", "the `BINARY` the package installs")
+		head := fs.String("head", "installer/deb/copyright", "the header and Vigil's paragraph (`FILE`)")
+		goroot := fs.String("goroot", "", "the Go installation `DIR` the binary was built with (default: go env GOROOT)")
+		modcache := fs.String("modcache", "", "the module cache `DIR` (default: go env GOMODCACHE)")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		if *bin == "" {
+			fmt.Fprintln(stderr, "pkgfiles copyright: -bin is required")
+			return 2
+		}
+		var text string
+		if text, err = writeCopyright(*head, *bin, *goroot, *modcache); err == nil {
 			_, err = io.WriteString(stdout, text)
 		}
 	case "man":

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +174,411 @@ func TestICO(t *testing.T) {
 		if err != nil || w != n || cfg.Width != n || cfg.Height != n {
 			t.Errorf("entry %d: says %d, holds %dx%d (%v); want %d", i, w, cfg.Width, cfg.Height, err, n)
 		}
+	}
+}
+
+// Licence texts as modules carry them, cut to what the detector reads and
+// wrapped or punctuated as real copies are.
+const (
+	mitText = `The MIT License (MIT)
+
+Copyright (c) 2016 Alessio Treglia
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.`
+	bsdHead = `Copyright (c) 2009 The Go Authors. All rights reserved.
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are
+met:
+
+   * Redistributions of source code must retain the above copyright
+notice, this list of conditions and the following disclaimer.
+   * Redistributions in binary form must reproduce the above
+copyright notice, this list of conditions and the following disclaimer
+in the documentation and/or other materials provided with the
+distribution.
+`
+	bsd3Text = bsdHead + `   * Neither the name of Google Inc. nor the names of its
+contributors may be used to endorse or promote products derived from
+this software without specific prior written permission.
+
+THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS".`
+	bsd2Text   = bsdHead + "\nTHIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS \"AS IS\"."
+	apacheFull = `
+                                 Apache License
+                           Version 2.0, January 2004
+                        http://www.apache.org/licenses/
+
+   TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION
+
+   APPENDIX: How to apply the Apache License to your work.
+
+   Copyright [yyyy] [name of copyright owner]`
+	apacheHeader = `Copyright (c) 2011-2019 Canonical Ltd
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.`
+	iscText = `Copyright (c) 2012, Jan Schlicht <jan.schlicht@gmail.com>
+
+Permission to use, copy, modify, and/or distribute this software for any purpose
+with or without fee is hereby granted, provided that the above copyright notice
+and this permission notice appear in all copies.`
+	zlibText = `Copyright (c) 2006-2019 Camilla Löwy
+
+This software is provided 'as-is', without any express or implied
+warranty. In no event will the authors be held liable for any damages
+arising from the use of this software.
+
+1. The origin of this software must not be misrepresented; you must not
+   claim that you wrote the original software.`
+	mplHeader = `This Source Code Form is subject to the terms of the Mozilla Public
+License, v. 2.0. If a copy of the MPL was not distributed with this
+file, You can obtain one at http://mozilla.org/MPL/2.0/.`
+	oflText = `Copyright (c) 2016-2020 The Inter Project Authors.
+
+This Font Software is licensed under the SIL Open Font License, Version 1.1.
+"Font Software" refers to the set of files released by the Copyright Holder(s) under this license.`
+	veraText = `Copyright (c) 2003 by Bitstream, Inc. All Rights Reserved. Bitstream Vera is
+a trademark of Bitstream, Inc.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of the fonts accompanying this license ("Fonts") and associated
+documentation files (the "Font Software"), to reproduce and distribute the
+Font Software.`
+	unlicenseText = `This is free and unencumbered software released into the public domain.`
+	gplText       = `This program is free software; you can redistribute it and/or modify
+it under the terms of the GNU General Public License as published by
+the Free Software Foundation; either version 2 of the License, or
+(at your option) any later version.`
+)
+
+func TestDetectLicences(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"MIT", mitText, []string{"Expat"}},
+		{"MIT on long lines", strings.Join(strings.Fields(mitText), " "), []string{"Expat"}},
+		{"MIT in CRLF", strings.ReplaceAll(mitText, "\n", "\r\n"), []string{"Expat"}},
+		{"BSD-3-Clause", bsd3Text, []string{"BSD-3-Clause"}},
+		{"BSD-2-Clause", bsd2Text, []string{"BSD-2-Clause"}},
+		{"BSD-4-Clause", bsd3Text + "\n   * All advertising materials mentioning features or use of this software", []string{"BSD-4-Clause"}},
+		{"Apache-2.0, full text", apacheFull, []string{"Apache-2.0"}},
+		{"Apache-2.0, a header", apacheHeader, []string{"Apache-2.0"}},
+		{"ISC", iscText, []string{"ISC"}},
+		{"Zlib", zlibText, []string{"Zlib"}},
+		{"MPL-2.0", mplHeader, []string{"MPL-2.0"}},
+		{"OFL-1.1", oflText, []string{"OFL-1.1"}},
+		{"Bitstream Vera, not MIT", veraText, []string{"Bitstream-Vera"}},
+		{"Unlicense", unlicenseText, []string{"Unlicense"}},
+		{"MIT and Apache (yaml.v3)", "This project is covered by two different licenses: MIT and Apache.\n\n" + mitText + "\n\n" + apacheHeader,
+			[]string{"Apache-2.0", "Expat"}},
+		{"GPL: not one the packaging ships", gplText, nil},
+		{"a README", "This module does things.", nil},
+		{"Apache, version 1.1", "The Apache Software License, Version 1.1", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := detectLicences(tc.text); !slices.Equal(got, tc.want) {
+				t.Errorf("detectLicences = %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIdentify(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		expr       string // "" when an error is wanted
+	}{
+		{"one licence", mitText, "Expat"},
+		{"two, both apply", mitText + "\n" + apacheHeader, "Apache-2.0 and Expat"},
+		{"a choice by SPDX", "SPDX-License-Identifier: Unlicense OR BSD-3-Clause\n\n" + bsd3Text + "\n" + unlicenseText, "Unlicense or BSD-3-Clause"},
+		{"SPDX MIT is DEP-5 Expat", "SPDX-License-Identifier: MIT\n" + mitText, "Expat"},
+		{"SPDX naming a text it lacks", "SPDX-License-Identifier: MIT OR Apache-2.0\n" + mitText, ""},
+		{"SPDX with an exception", "SPDX-License-Identifier: GPL-2.0-or-later WITH Classpath-exception-2.0\n" + gplText, ""},
+		{"unknown", gplText, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expr, _, err := identify(tc.text)
+			if tc.expr == "" {
+				if err == nil {
+					t.Errorf("identify = %q; want an error", expr)
+				}
+				return
+			}
+			if err != nil || expr != tc.expr {
+				t.Errorf("identify = %q, %v; want %q", expr, err, tc.expr)
+			}
+		})
+	}
+}
+
+func TestCopyrightLines(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"Copyright (c) 2009 The Go Authors. All rights reserved.", []string{"2009 The Go Authors"}},
+		{"Copyright 2021 The go-text authors", []string{"2021 The go-text authors"}},
+		{"Copyright © 2018,2019,2020  Ebrahim Byagowi\nCopyright © 2012  Mozilla Foundation", []string{"2018,2019,2020 Ebrahim Byagowi", "2012 Mozilla Foundation"}},
+		{"  Copyright (C) 2018 Fyne.io developers (see AUTHORS)", []string{"2018 Fyne.io developers (see AUTHORS)"}},
+		{"Copyright (c) 2003 by Bitstream, Inc. All Rights Reserved. Bitstream Vera is", []string{"2003 by Bitstream, Inc"}},
+		{"Copyright Yasuhiro MATSUMOTO <mattn.jp@gmail.com>", []string{"Yasuhiro MATSUMOTO <mattn.jp@gmail.com>"}},
+		{"(c) 2014 Someone", []string{"2014 Someone"}},
+		// Not statements: a licence's own wording and templates.
+		{"   copyright notice, this list of conditions and the following disclaimer.", nil},
+		{"The above copyright notice and this permission notice", nil},
+		{"Copyright Holder. This restriction only applies to the primary font name", nil},
+		{"Copyright Holder(s) and the Author(s)", nil},
+		{"   Copyright [yyyy] [name of copyright owner]", nil},
+		{"Copyright (c) <year> <owner>", nil},
+		{"Copyright 2009 The Go Authors.\nCopyright 2009 The Go Authors.", []string{"2009 The Go Authors"}},
+	} {
+		if got := copyrightLines(tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("copyrightLines(%q) = %q; want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestEscapeModulePath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"golang.org/x/net", "golang.org/x/net"},
+		{"github.com/BurntSushi/toml", "github.com/!burnt!sushi/toml"},
+		{"v2.2.1+incompatible", "v2.2.1+incompatible"},
+		{"github.com/FyshOS/fancyfs", "github.com/!fysh!o!s/fancyfs"},
+		{"bad!path", ""},
+	} {
+		got, err := escapeModulePath(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("escapeModulePath(%q) = %q; want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("escapeModulePath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+const testHead = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: vigil
+
+Files: *
+Copyright: 2026 The Vigil authors
+License: unchosen
+ No licence yet.
+`
+
+// deb822 splits a DEP-5 file into paragraphs of fields, failing on what is
+// not a field or a continuation line.
+func deb822(t *testing.T, text string) []map[string]string {
+	t.Helper()
+	var paras []map[string]string
+	var cur map[string]string
+	var last string
+	for i, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		switch {
+		case l == "":
+			cur = nil
+		case strings.HasPrefix(l, " "):
+			if cur == nil || last == "" {
+				t.Fatalf("line %d: a continuation line outside a field: %q", i+1, l)
+			}
+			if strings.TrimSpace(l) == "" || strings.HasSuffix(l, " ") || strings.Contains(l, "\t") {
+				t.Fatalf("line %d: blank, trailing space or a tab: %q", i+1, l)
+			}
+			cur[last] += "\n" + l[1:]
+		default:
+			k, v, ok := strings.Cut(l, ":")
+			if !ok {
+				t.Fatalf("line %d: not a field: %q", i+1, l)
+			}
+			if cur == nil {
+				cur = map[string]string{}
+				paras = append(paras, cur)
+			}
+			if _, dup := cur[k]; dup {
+				t.Fatalf("line %d: field %s twice in a paragraph", i+1, k)
+			}
+			cur[k], last = strings.TrimSpace(v), k
+		}
+	}
+	return paras
+}
+
+// goEnvT is `go env NAME`, or skips the test.
+func goEnvT(t *testing.T, name string) string {
+	t.Helper()
+	v, err := goEnv(name)
+	if err != nil || v == "" {
+		t.Skipf("go env %s: %v", name, err)
+	}
+	return v
+}
+
+// TestCopyrightFile makes the copyright file of this test binary, which
+// links the agent and its modules, from the real module cache.
+func TestCopyrightFile(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := copyrightFile(testHead, exe, goEnvT(t, "GOROOT"), goEnvT(t, "GOMODCACHE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, testHead) {
+		t.Error("the copyright file does not start with the head")
+	}
+	paras := deb822(t, text)
+	files := map[string]map[string]string{}
+	standalone := map[string]bool{}
+	for _, p := range paras[1:] {
+		if f, ok := p["Files"]; ok {
+			if files[f] != nil {
+				t.Errorf("Files: %s twice", f)
+			}
+			files[f] = p
+			if p["Copyright"] == "" || p["License"] == "" {
+				t.Errorf("Files: %s lacks Copyright or License: %q", f, p)
+			}
+		} else if l, ok := p["License"]; ok {
+			standalone[strings.SplitN(l, "\n", 2)[0]] = true
+		} else {
+			t.Errorf("a paragraph that is neither Files nor License: %q", p)
+		}
+	}
+	if p := files["GOROOT/src/*"]; p == nil || !strings.HasPrefix(p["License"], "BSD-3-Clause\n") || p["Copyright"] != "2009 The Go Authors" {
+		t.Errorf("Go's paragraph: %q", p)
+	}
+	for _, d := range bi.Deps {
+		if files["vendor/"+d.Path+"/*"] == nil {
+			t.Errorf("no paragraph for %s", d.Path)
+		}
+	}
+	// Every licence that is only named has its stand-alone paragraph, and
+	// lintian's errors for Apache texts stay away.
+	for f, p := range files {
+		if name, _, hasText := strings.Cut(p["License"], "\n"); !hasText {
+			for _, n := range strings.Fields(strings.NewReplacer(",", " ", " and ", " ", " or ", " ").Replace(name)) {
+				if !standalone[n] {
+					t.Errorf("Files: %s: License: %s has no text and no stand-alone paragraph for %s", f, name, n)
+				}
+			}
+		}
+	}
+	if strings.Contains(text, "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION") {
+		t.Error("the copyright file holds the full Apache licence (lintian: copyright-file-contains-full-apache-2-license)")
+	}
+	// yaml.v3: the MIT text and the Apache header in place, pointing at
+	// Debian's copy of the Apache licence, and its NOTICE.
+	if y := files["vendor/gopkg.in/yaml.v3/*"]; y == nil || !strings.HasPrefix(y["License"], "Apache-2.0 and Expat\n") ||
+		!strings.Contains(y["License"], "Permission is hereby granted") ||
+		!strings.Contains(y["License"], "\n.\nOn Debian systems, the full text of the Apache License, Version 2.0\ncan be found in the file /usr/share/common-licenses/Apache-2.0.") ||
+		!strings.Contains(y["Comment"], "NOTICE") {
+		t.Errorf("yaml.v3 (MIT and Apache, with a NOTICE): %q", y)
+	}
+	// A stand-alone paragraph only for what some Files paragraph only names.
+	for n := range standalone {
+		used := false
+		for _, p := range files {
+			if name, _, hasText := strings.Cut(p["License"], "\n"); !hasText && strings.Contains(" "+name+" ", " "+n+" ") {
+				used = true
+			}
+		}
+		if !used {
+			t.Errorf("License: %s stands alone but no Files paragraph needs it", n)
+		}
+	}
+}
+
+// A module without a licence file, or missing from the cache, fails the
+// package's build with a message naming it.
+func TestCopyrightFileNamesModuleWithoutLicence(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(exe)
+	if err != nil || len(bi.Deps) == 0 {
+		t.Fatalf("no modules in the test binary's build info (%v)", err)
+	}
+	goroot := goEnvT(t, "GOROOT")
+	cache := t.TempDir()
+	d := bi.Deps[0]
+	_, err = copyrightFile(testHead, exe, goroot, cache)
+	if err == nil || !strings.Contains(err.Error(), d.Path) || !strings.Contains(err.Error(), "not in the module cache") {
+		t.Errorf("with an empty module cache: %v; want an error naming %s", err, d.Path)
+	}
+	p, _ := escapeModulePath(d.Path)
+	v, _ := escapeModulePath(d.Version)
+	dir := filepath.Join(cache, filepath.FromSlash(p+"@"+v))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "code.go"), []byte("package x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = copyrightFile(testHead, exe, goroot, cache)
+	if err == nil || !strings.Contains(err.Error(), d.Path) || !strings.Contains(err.Error(), "no licence file") {
+		t.Errorf("with no licence file: %v; want an error naming %s", err, d.Path)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "LICENSE"), []byte(gplText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = copyrightFile(testHead, exe, goroot, cache)
+	if err == nil || !strings.Contains(err.Error(), d.Path) || !strings.Contains(err.Error(), "does not recognise") {
+		t.Errorf("with a licence it does not know: %v; want an error naming %s", err, d.Path)
+	}
+}
+
+func TestScanLicencesSkipsWhatIsNotBuilt(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, text string) {
+		t.Helper()
+		p = filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("LICENSE", bsd3Text)
+	write("fonts/LICENSE_Font.txt", oflText)
+	write("testdata/LICENSE", gplText)
+	write("_examples/LICENSE", gplText)
+	write("cmd/tool/LICENSE", gplText)
+	write("cmd/tool/main.go", "package main\n")
+	write("license.go", "package x\n")
+	write("license_test.go", "package x\n")
+	write("NOTICE", "Copyright 2020 Someone Else\n")
+	dirs, err := scanLicences(root, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) != 2 || dirs["."] == nil || dirs["fonts"] == nil {
+		t.Fatalf("directories %v; want . and fonts", slices.Collect(maps.Keys(dirs)))
+	}
+	top := dirs["."]
+	if len(top.licences) != 1 || top.licences[0].expr != "BSD-3-Clause" || len(top.notices) != 1 ||
+		!slices.Equal(top.holders, []string{"2009 The Go Authors", "2020 Someone Else"}) {
+		t.Errorf("root: %+v", top)
 	}
 }
 
