@@ -254,7 +254,7 @@ bench: deps
 # console's cgo through mingw-w64) and the MSIs with wixl.
 #
 #   dist/vigil-agent_DEBVER_amd64.deb, _arm64.deb   agent: binary, hardened unit, example config
-#   dist/vigil_DEBVER_amd64.deb                     console: binary, desktop entry, icons
+#   dist/vigil_DEBVER_amd64.deb                     console: binary (PIE), desktop entry, icons
 #   dist/vigil-agent-VERSION-windows-amd64.exe      agent for Windows (pure Go)
 #   dist/vigil-agent-VERSION-x64.msi                it, as the service VigilAgent
 #   dist/vigil-VERSION-windows-amd64.exe            console for Windows (icon, manifest): the GUI
@@ -299,6 +299,17 @@ WIN_FILEVERSION = $(shell echo '$(VERSION)' | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+
 
 # Release builds: stripped, no VCS stamp (so go build runs no git).
 DIST_GOFLAGS = -buildvcs=false -ldflags '-s -w $(GO_LDFLAGS)'
+# The console for Debian, hardened as Debian builds C programs (what
+# dpkg-buildflags gives them and lintian checks): a position-independent
+# executable, so that it loads at a random address; full RELRO and
+# immediate binding (-z relro -z now), so that its GOT is read-only once it
+# has started; its C parts (GLFW, the GL bindings) compiled with
+# _FORTIFY_SOURCE and the stack protector. With cgo, -buildmode=pie links
+# through gcc, which -extldflags reaches. The Windows targets and the agent
+# (pure Go, statically linked: see installer/deb/vigil-agent/lintian-overrides)
+# keep DIST_GOFLAGS.
+CONSOLE_DEB_CGO = CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-g -O2 -fstack-protector-strong'
+CONSOLE_DEB_GOFLAGS = -buildvcs=false -buildmode=pie -ldflags '-s -w $(GO_LDFLAGS) -extldflags=-Wl,-z,relro,-z,now'
 PKGFILES = $(DIST_BUILD)/pkgfiles
 DEB_ENV = PKGFILES='$(PKGFILES)' DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)'
 
@@ -351,7 +362,7 @@ pkg-agent-debs: pkg-tools
 
 pkg-console-deb: pkg-tools
 	@echo '==> vigil .deb (amd64, $(DEB_VERSION))'
-	@CGO_ENABLED=1 $(GO) build $(DIST_GOFLAGS) -o $(DIST_BUILD)/linux-amd64/vigil .
+	@CGO_ENABLED=1 $(CONSOLE_DEB_CGO) $(GO) build $(CONSOLE_DEB_GOFLAGS) -o $(DIST_BUILD)/linux-amd64/vigil .
 	@BIN=$(DIST_BUILD)/linux-amd64/vigil $(DEB_ENV) sh installer/deb/mkdeb.sh vigil amd64 '$(OUT)'
 
 pkg-agent-msi: pkg-tools
