@@ -261,11 +261,18 @@ bench: deps
 #   dist/vigil-VERSION-windows-amd64.com            the same, linked for the command line (vigil.com)
 #   dist/vigil-VERSION-x64.msi                      both, with Start menu entries
 #   dist/SHA256SUMS
+#
+# Each .deb also carries a manual page made from the program's help text and
+# a DEP-5 copyright file with the licence of every Go module the binary links
+# (installer/cmd/pkgfiles), and passes lintian with no error or warning
+# (dist-test checks).
 
-# Debian: packaging tools, desktop-file-validate and `file` (for the tests);
-# msitools (msiinfo, msiextract) and wixl for the MSIs; mingw-w64 to link the
-# console for Windows (gcc, and windres for its icon and manifest).
-DIST_PKGS := dpkg-dev desktop-file-utils file msitools wixl gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
+# Debian: packaging tools (dpkg-dev, with binutils' readelf and objcopy),
+# desktop-file-validate and `file` (for the tests), lintian (dist-test fails
+# without it); msitools (msiinfo, msiextract) and wixl for the MSIs;
+# mingw-w64 to link the console for Windows (gcc, and windres for its icon
+# and manifest).
+DIST_PKGS := dpkg-dev desktop-file-utils file lintian msitools wixl gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
 
 DIST ?= dist
 # Intermediate files; dist-test points it at a temporary directory. (Set
@@ -311,7 +318,7 @@ DIST_GOFLAGS = -buildvcs=false -ldflags '-s -w $(GO_LDFLAGS)'
 CONSOLE_DEB_CGO = CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-g -O2 -fstack-protector-strong'
 CONSOLE_DEB_GOFLAGS = -buildvcs=false -buildmode=pie -ldflags '-s -w $(GO_LDFLAGS) -extldflags=-Wl,-z,relro,-z,now'
 PKGFILES = $(DIST_BUILD)/pkgfiles
-DEB_ENV = PKGFILES='$(PKGFILES)' DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)'
+DEB_ENV = PKGFILES='$(PKGFILES)' DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)' GO='$(GO)'
 
 .PHONY: dist dist-deps dist-test dist-check-version pkg-tools pkg-agent-debs pkg-console-deb pkg-agent-msi pkg-console-msi
 
@@ -326,8 +333,9 @@ dist: dist-deps dist-check-version
 	@cd $(DIST) && ls -l -- *.deb *.msi *.exe *.com SHA256SUMS
 
 ## dist-test: build the packages into a temporary directory and check them
-## with installer/dist-test.sh; as root it installs, upgrades and purges them
-## on this machine (DIST_TEST_INSTALL=no skips that part).
+## with installer/dist-test.sh (lintian among the checks: it must report no
+## error or warning); as root it installs, upgrades and purges them on this
+## machine (DIST_TEST_INSTALL=no skips that part).
 dist-test: dist-deps dist-check-version
 	@set -eu; \
 	start=$$(date +%s); \
@@ -335,7 +343,7 @@ dist-test: dist-deps dist-check-version
 	$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT="$$tmp/out" DIST_BUILD="$$tmp/build" DEB_ARCHES=amd64 \
 	  pkg-agent-debs pkg-console-deb pkg-agent-msi \
 	  $(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),,WINDOWS_CONSOLE_EXE="$$tmp/build/windows-agent/vigil-agent.exe") pkg-console-msi; \
-	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' CONSOLE_EXE_STANDIN=$(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),no,yes) \
+	VERSION='$(VERSION)' DEB_VERSION='$(DEB_VERSION)' GO='$(GO)' CONSOLE_EXE_STANDIN=$(if $(filter yes,$(DIST_TEST_WINDOWS_CONSOLE)),no,yes) \
 	  sh installer/dist-test.sh "$$tmp/out"
 
 # The version must be X.Y.Z[-suffix], and FyneApp.toml (read by `fyne

@@ -4,11 +4,19 @@
 # tree, with dpkg-deb alone: no debian/ source tree, no root (files are owned
 # by root through --root-owner-group). Prints the path of the .deb.
 #
+# Besides the binary, every package carries a manual page made from the
+# program's own help text and a copyright file (DEP-5) that lists, with
+# their licences, the Go modules the binary links, from its build
+# information and the module cache it was built from (pkgfiles man and
+# pkgfiles copyright).
+#
 # Environment (the Makefile's dist targets set them):
 #   BIN             the binary to install as /usr/bin/PACKAGE
 #   PKGFILES        the pkgfiles tool (installer/cmd/pkgfiles), built for this machine
 #   DEB_VERSION     the package version, e.g. 0.1.0 or 0.1.0+3.gabcdef0
 #   DEB_MAINTAINER  the Maintainer field
+#   GO              the go command BIN was built with, default go (for GOROOT
+#                   and GOMODCACHE)
 #   ICON            (vigil) the source icon, default assets/icon.png
 #
 # Run from the repository root.
@@ -24,15 +32,21 @@ pkg=$1 arch=$2 out=$3
 here=installer/deb
 
 stage=$(mktemp -d)
-shlibs=
-trap 'rm -rf "$stage" ${shlibs:+"$shlibs"}' EXIT
+shlibs= help=
+trap 'rm -rf "$stage" ${shlibs:+"$shlibs"} ${help:+"$help"}' EXIT
 umask 022
 chmod 0755 "$stage"
 
 doc=$stage/usr/share/doc/$pkg
-install -d -m 0755 "$stage/DEBIAN" "$stage/usr/bin" "$doc"
+man=$stage/usr/share/man/man1
+install -d -m 0755 "$stage/DEBIAN" "$stage/usr/bin" "$doc" "$man"
 install -m 0755 "$BIN" "$stage/usr/bin/$pkg"
-install -m 0644 "$here/copyright" "$doc/copyright"
+# Vigil's paragraph, then Go's and one for each module the binary links,
+# with its licence. A module whose licence cannot be found or is not one
+# pkgfiles knows fails the build, naming it.
+"$PKGFILES" copyright -bin "$BIN" -head "$here/copyright" \
+	-goroot "$("${GO:-go}" env GOROOT)" -modcache "$("${GO:-go}" env GOMODCACHE)" >"$doc/copyright"
+chmod 0644 "$doc/copyright"
 
 # A native package (no Debian revision) carries changelog.gz. gzip -n keeps
 # the name and time of the input out, so the same input gives the same bytes.
@@ -48,6 +62,11 @@ vigil-agent)
 	"$PKGFILES" unit >"$stage/lib/systemd/system/vigil-agent.service"
 	chmod 0644 "$stage/etc/vigil-agent/agent.yaml" "$stage/lib/systemd/system/vigil-agent.service"
 	install -m 0644 "$here/vigil-agent/README.Debian" "$doc/README.Debian"
+	install -d -m 0755 "$stage/usr/share/lintian/overrides"
+	install -m 0644 "$here/vigil-agent/lintian-overrides" "$stage/usr/share/lintian/overrides/vigil-agent"
+	# From the help text of the agent package pkgfiles links, as the arm64
+	# binary cannot run here; the version from the binary's build info.
+	"$PKGFILES" man -name vigil-agent -bin "$BIN" >"$man/vigil-agent.1"
 	for script in postinst prerm postrm; do
 		install -m 0755 "$here/vigil-agent/$script" "$stage/DEBIAN/$script"
 	done
@@ -68,6 +87,13 @@ Section: admin'
 vigil)
 	install -d -m 0755 "$stage/usr/share/applications" "$stage/usr/share/icons/hicolor"
 	install -m 0644 installer/linux/io.vigilops.vigil.desktop "$stage/usr/share/applications/"
+	# The C compiler's version notes, which dh_strip would remove too.
+	objcopy --remove-section=.comment "$stage/usr/bin/vigil"
+	# pkgfiles cannot link the console (Fyne, cgo): the page is made from
+	# what the binary, built for this machine, prints.
+	help=$(mktemp)
+	"$BIN" help >"$help"
+	"$PKGFILES" man -name vigil -bin "$BIN" <"$help" >"$man/vigil.1"
 	"$PKGFILES" icons -src "${ICON:-assets/icon.png}" -out "$stage/usr/share/icons/hicolor"
 	# The libraries the binary links (libc, GL, X11) and the packages
 	# holding them, as dpkg-shlibdeps finds them on this machine.
@@ -92,6 +118,10 @@ vigil)
 	usage
 	;;
 esac
+
+# Manual pages compressed as Debian's are: the most, with no name or time
+# of the input, so that the same page gives the same bytes.
+gzip -9n "$man"/*.1
 
 # Everything but the conffiles, which dpkg checks by itself.
 (cd "$stage" && find usr lib -type f 2>/dev/null | LC_ALL=C sort | xargs md5sum) >"$stage/DEBIAN/md5sums"

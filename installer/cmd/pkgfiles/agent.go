@@ -101,6 +101,10 @@ func yamlSingleQuoted(s string) string { return "'" + strings.ReplaceAll(s, "'",
 
 var descriptionRE = regexp.MustCompile(`(?m)^Description=.*$`)
 
+// unitDocumentation is the packaged unit's Documentation=: the manual page
+// and README.Debian the package installs.
+const unitDocumentation = "man:vigil-agent(1) file:/usr/share/doc/vigil-agent/README.Debian"
+
 const unitHeader = `# vigil-agent.service, as packaged: made by the agent's own unit generator
 # (the one ` + "`vigil-agent install`" + ` uses) from the example config, for
 # /usr/bin/vigil-agent running as the system user vigil-agent.
@@ -150,8 +154,9 @@ func packagedUnit() (string, error) {
 		}
 	}
 	// The generator names the server and system of the config, which are
-	// the example's until the administrator edits it.
-	unit, n := descriptionRE.ReplaceAllString(unit[i:], "Description=Vigil host agent"), len(descriptionRE.FindAllString(unit, -1))
+	// the example's until the administrator edits it. The package's unit
+	// also points at what the package ships to explain it.
+	unit, n := descriptionRE.ReplaceAllString(unit[i:], "Description=Vigil host agent\nDocumentation="+unitDocumentation), len(descriptionRE.FindAllString(unit, -1))
 	if n != 1 {
 		return "", fmt.Errorf("the generated unit has %d Description= lines; expected 1", n)
 	}

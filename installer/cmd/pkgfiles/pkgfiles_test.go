@@ -29,7 +29,7 @@ func TestPackagedUnit(t *testing.T) {
 	}
 	// The hardening the package promises, from the agent's own generator.
 	for _, want := range []string{
-		"\n[Unit]\nDescription=Vigil host agent\n",
+		"\n[Unit]\nDescription=Vigil host agent\nDocumentation=man:vigil-agent(1) file:/usr/share/doc/vigil-agent/README.Debian\n",
 		"\nExecStart=/usr/bin/vigil-agent run --config /etc/vigil-agent/agent.yaml\n",
 		"\nUser=vigil-agent\n",
 		"\nGroup=vigil-agent\n",
