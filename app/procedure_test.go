@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ import (
 // console data directory with each member by address.
 func procedureFleet(t *testing.T, systems string, speed int) ([]fleet.Member, string) {
 	t.Helper()
-	_, members, _ := startFleetAt(t, systems, speed)
+	_, members, _ := startFleetAt(t, vigilBin, systems, speed)
 	data := t.TempDir()
 	for _, m := range members {
 		out, err := exec.Command(vigilBin, "pair", m.Address, "--code", testCode, "--data", data).CombinedOutput()
@@ -36,48 +35,6 @@ func procedureFleet(t *testing.T, systems string, speed int) ([]fleet.Member, st
 	return members, data
 }
 
-// startFleetAt is startFleet at another speed.
-func startFleetAt(t *testing.T, systems string, speed int) (string, []fleet.Member, *exec.Cmd) {
-	t.Helper()
-	state := t.TempDir()
-	cmd := exec.Command(vigilBin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode, "--speed", strconv.Itoa(speed))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &testWriter{t: t, prefix: "fleet: "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	readyCh := make(chan struct{}, 1)
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ready") {
-				readyCh <- struct{}{}
-			}
-		}
-		cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	})
-	select {
-	case <-readyCh:
-	case <-exited:
-		t.Fatal("fleet exited before it was ready")
-	case <-time.After(60 * time.Second):
-		t.Fatal("fleet not ready within 60s")
-	}
-	members, err := fleet.ReadFile(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return state, members, cmd
-}
 
 // vigilRun runs the vigil binary and returns its output and exit status.
 func vigilRun(t *testing.T, args ...string) (string, string, int) {

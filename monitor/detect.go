@@ -291,7 +291,8 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 // member is what the judge needs of one watched server.
 func (d *Detector) member(s *detected) member {
 	m := member{view: s.view, serving: s.serving, flapping: s.flapping,
-		tookOver: s.serving == model.RolePrimary && s.servedAs == model.RoleStandby}
+		tookOver:    s.serving == model.RolePrimary && s.servedAs == model.RoleStandby,
+		steppedDown: s.serving == model.RoleStandby && s.servedAs == model.RolePrimary}
 	if s.status != nil {
 		m.peers = slices.Sorted(maps.Keys(s.status.Peers))
 		if s.view.Live() {

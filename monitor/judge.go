@@ -22,8 +22,9 @@ type member struct {
 	// console heard it: what it was doing before it was lost, failed or
 	// taken out of service. Empty when the console never saw it serve.
 	serving model.Role
-	// tookOver: the console saw it go from standby to primary.
-	tookOver bool
+	// tookOver: the console saw it go from standby to primary;
+	// steppedDown: from primary to standby.
+	tookOver, steppedDown bool
 	// peers names the servers its agent checks (its system's others, as
 	// its config declares them).
 	peers []string
@@ -217,12 +218,16 @@ func judge(in judgeInput) judgement {
 	case has == 0 && len(in.untrusted) > 0:
 		return decide(model.VerdictUnknown, "no trusted server of "+in.system+" is primary", reasons, quietReasons)
 
+	case has < expected && len(lostPrimary) == 0 && !anySteppedDown(members) && within(in):
+		// Nothing that was primary was lost: a system coming into service
+		// (a Wavestore physical server arbitrating for its logical server)
+		// has no primary yet. Past the grace it is no primary all the same.
+		return decide(model.VerdictUnknown, missing(in.system, has, expected)+"; none was lost: its servers may be coming into service",
+			reasons, quietReasons)
+
 	case has < expected:
-		missing := "no server of " + in.system + " is primary"
-		if expected > 1 {
-			missing = fmt.Sprintf("%d of %d logical servers are recorded", has, expected)
-		}
-		if !in.noPrimarySince.IsZero() && in.now.Sub(in.noPrimarySince) < in.grace {
+		missing := missing(in.system, has, expected)
+		if within(in) {
 			return decide(model.VerdictFailingOver, missing+": a failover may be under way", reasons, quietReasons)
 		}
 		return decide(model.VerdictNoPrimary, missing, reasons, quietReasons)
@@ -244,6 +249,24 @@ func judge(in judgeInput) judgement {
 		return decide(model.VerdictDegraded, reasons[0].Text, reasons, quietReasons)
 	}
 	return decide(model.VerdictHealthy, joinAnd(primaries)+" primary", quietReasons)
+}
+
+// within says whether the system lost its primary less than the grace
+// ago.
+func within(in judgeInput) bool {
+	return !in.noPrimarySince.IsZero() && in.now.Sub(in.noPrimarySince) < in.grace
+}
+
+func anySteppedDown(members []member) bool {
+	return slices.ContainsFunc(members, func(m member) bool { return m.steppedDown })
+}
+
+// missing says how many primaries a system lacks.
+func missing(system string, has, expected int) string {
+	if expected > 1 {
+		return fmt.Sprintf("%d of %d logical servers are recorded", has, expected)
+	}
+	return "no server of " + system + " is primary"
 }
 
 func isAre(names []string) string {

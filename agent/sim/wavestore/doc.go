@@ -43,9 +43,10 @@
 // Roles: role_probe reads Failover.State in status.ini, believed only while
 // the wavestore service runs: hosting → primary (a physical server hosting
 // its logical server, or the standby hosting a failed one; several
-// primaries are normal), standby and waiting (a physical server arbitrating)
-// → standby, failed (99 FAILED, or stopped after it until restarted) →
-// failed, standalone (after failover-delete) → out-of-service.
+// primaries are normal), standby → standby, waiting (a physical server
+// arbitrating, recording nothing yet) and standalone (after
+// failover-delete) → out-of-service, failed (99 FAILED, or stopped after it
+// until restarted) → failed.
 //
 // The document's steps, and how a wizard checks (facts), performs (agent
 // actions) or guides them:

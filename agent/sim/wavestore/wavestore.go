@@ -268,7 +268,7 @@ role_probe:
   path: status.ini
   key: Failover.State
   service: %s
-  map: {hosting: primary, standby: standby, waiting: standby, failed: failed, standalone: out-of-service, "*": unknown}
+  map: {hosting: primary, standby: standby, waiting: out-of-service, failed: failed, standalone: out-of-service, "*": unknown}
 facts:
 `, ServiceName, argv(l.Sim(name, ServiceName)),
 		SettingsConfig, q(p.configDir()), SettingsStatus, q(p.statusDir()),
