@@ -78,6 +78,9 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	}
 	cleanup = append(cleanup, c.Close)
 
+	// The demo's fleet, once it runs and is paired (nil if it did not
+	// start), for the screenshot views that act on it.
+	fleetReady := make(chan *fleet.Fleet, 1)
 	if demo {
 		var wg sync.WaitGroup
 		var demo *fleet.Fleet
@@ -85,6 +88,7 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 		go func() {
 			defer wg.Done()
 			demo = runDemoFleet(ctx, c, fleetDir, log)
+			fleetReady <- demo
 		}()
 		cleanup = append(cleanup, func() {
 			cancel()
@@ -125,12 +129,12 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 			cancel()
 			shots.Wait()
 		})
-		showScreenshotView(ctx, &shots, view, c, procs, os.Getenv(screenshotViewEnv), log)
+		showScreenshotView(ctx, &shots, view, c, procs, os.Getenv(screenshotViewEnv), fleetReady, log)
 	}
 	// A run left running by a console that was killed, or left to resume,
 	// is offered as soon as the window is up.
 	procs.OfferResume(w)
-	startDesk(ctx, a, w, c, op, log)
+	startDesk(ctx, a, w, c, log)
 	w.SetContent(view)
 	w.SetMaster()
 	w.ShowAndRun()

@@ -8,10 +8,12 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/ui"
@@ -144,7 +146,7 @@ func noSessionBus() string {
 
 // startDesk starts the desktop notifications and the tray icon, where the
 // desktop has them.
-func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, op *operator, log *slog.Logger) {
+func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, log *slog.Logger) {
 	d := ui.Desk{Feed: c.mon, Events: newGUIEvents(c), Show: func() {
 		w.Show()
 		w.RequestFocus()
@@ -168,15 +170,64 @@ func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, op *o
 // procedure wizard on a demo system and takes it to its first approval.
 const screenshotViewEnv = "VIGIL_SCREENSHOT_VIEW"
 
-func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, c *console, procs *ui.Procedures, name string, log *slog.Logger) {
+func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, c *console, procs *ui.Procedures, name string,
+	fleetReady <-chan *fleet.Fleet, log *slog.Logger) {
 	switch name {
 	case "":
 		return
 	case "wizard":
 		wg.Go(func() { screenshotWizard(ctx, c.store, procs, log) })
 		return
+	case "incident":
+		wg.Go(func() {
+			select {
+			case f := <-fleetReady:
+				demoIncident(ctx, c, f, log)
+			case <-ctx.Done():
+			}
+		})
+		return
 	}
 	if !view.ShowTab(name) {
-		log.Warn(fmt.Sprintf("%s=%s: no such tab or view (board, events, procedures, alerts, wizard)", screenshotViewEnv, name))
+		log.Warn(fmt.Sprintf("%s=%s: no such tab or view (board, events, procedures, alerts, wizard, incident)", screenshotViewEnv, name))
+	}
+}
+
+// demoIncident makes the demo's fleet show a failed-over system and a
+// degraded one, for a screenshot: once every system is healthy, it kills
+// the agent of the K2 SAN's primary (its backup takes over, as the
+// document describes) and of the Infocast pair's standby.
+func demoIncident(ctx context.Context, c *console, f *fleet.Fleet, log *slog.Logger) {
+	if f == nil {
+		return
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for healthy := false; !healthy; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		verdicts := c.mon.Verdicts()
+		healthy = len(verdicts) > 0
+		for _, v := range verdicts {
+			healthy = healthy && v.Verdict == model.VerdictHealthy
+		}
+	}
+	victims := map[string]model.Role{"k2san": model.RolePrimary, "infocast": model.RoleStandby}
+	for _, v := range c.mon.Snapshot() {
+		if want, ok := victims[v.Profile]; !ok || v.Role != want {
+			continue
+		}
+		delete(victims, v.Profile)
+		for _, m := range f.Members {
+			if m.Name == v.Name && m.PID > 0 {
+				log.Info("demo incident: killing an agent", "server", m.Name, "pid", m.PID)
+				if p, err := os.FindProcess(m.PID); err == nil {
+					p.Kill()
+				}
+			}
+		}
 	}
 }

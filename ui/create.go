@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,9 @@ type View struct {
 	procsTab  *container.TabItem
 	unseen    int // warning and critical events since the timeline was last shown
 	everShown bool
+	// title is the window's own title, to which the systems that are not
+	// healthy are added, so that the taskbar says what is wrong.
+	title string
 }
 
 // selection is the selected server's id: set on the UI goroutine, read by
@@ -155,6 +159,9 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 		chosen: &selection{},
 	}
 	v.env.onClose = v.Close
+	if w != nil {
+		v.title = w.Title()
+	}
 	if c.Procedures != nil {
 		v.env.procedures = func(system string) { c.Procedures.Open(system) }
 		// A card's next step opens the procedure its verdict calls for,
@@ -163,6 +170,7 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 		v.board.OnNext = func(system, id string) { c.Procedures.OpenProcedure(system, id) }
 		v.board.ApplyVerdicts(c.Feed.Verdicts()) // again, with the titles
 	}
+	v.showTitle()
 	v.board.OnSelect = v.Select
 	v.holder.Hide()
 	v.split = container.NewHSplit(v.board, v.holder)
@@ -282,6 +290,23 @@ func (v *View) addEvents(batch []model.Event) {
 	v.unseen += n
 	v.eventsTab.Text = fmt.Sprintf("Events (%d new)", v.unseen)
 	v.tabs.Refresh()
+}
+
+// showTitle sets the window's title to its own followed by the systems
+// whose verdict is not healthy, the most urgent first: "Vigil — k2-san
+// FAILED OVER, infocast DEGRADED".
+func (v *View) showTitle() {
+	if v.env.win == nil || v.title == "" {
+		return
+	}
+	_, alarms, _ := fleetSummary(nil, v.board.verdicts)
+	title := v.title
+	if len(alarms) > 0 {
+		title += " — " + strings.Join(alarms, ", ")
+	}
+	if v.env.win.Title() != title {
+		v.env.win.SetTitle(title)
+	}
 }
 
 // Select opens the pane of the server with id beside the board.

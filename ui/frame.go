@@ -146,6 +146,7 @@ func (v *View) draw(f frame) {
 	}
 	if len(f.verdicts) > 0 {
 		v.board.ApplyVerdicts(f.verdicts)
+		v.showTitle()
 	}
 	if len(f.events) > 0 {
 		v.addEvents(f.events)
