@@ -106,7 +106,9 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 		title = "Vigil (demo: simulated fleet)"
 	}
 	w := a.NewWindow(title)
-	w.Resize(fyne.NewSize(1100, 720))
+	// A laptop's 1280x800 screen shows the demo's whole fleet at this
+	// size (ui's TestDemoFleetFitsWithoutScrolling).
+	w.Resize(fyne.NewSize(1280, 800))
 	op := newOperator(c)
 	desk := newGUIProcedures(c.store, c.cert, dir, log)
 	procs := ui.NewProcedures(ctx, a, desk)

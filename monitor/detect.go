@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type detected struct {
 	status      *actions.Status // the last full status; nil until one came
 	serving     model.Role      // the last of primary or standby it was while live
 	servedAs    model.Role      // what it served as before serving last changed
+	liveSince   time.Time       // when the detector first saw it live
 	services    map[string]string
 	lagging     map[string]bool // facts over their limit
 	transitions []time.Time
@@ -149,6 +151,9 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 		}
 		ev(model.EventRole, sev, string(old.Role), string(v.Role), roleDetail(old, v))
 	}
+	if v.Live() && s.liveSince.IsZero() {
+		s.liveSince = now
+	}
 	if v.Live() && (v.Role == model.RolePrimary || v.Role == model.RoleStandby) && v.Role != s.serving {
 		s.servedAs, s.serving = s.serving, v.Role
 	}
@@ -241,9 +246,10 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 		case v.Paired && v.IdentityChanged:
 			in.untrusted = append(in.untrusted, v.Name)
 		case v.Watched():
-			in.members = append(in.members, d.member(s))
+			in.members = append(in.members, d.member(s, now))
 		}
 	}
+	in.grace = max(in.grace, takeoverGrace(d.servers, system))
 	st := d.systems[system]
 	if len(in.members) == 0 && len(in.untrusted) == 0 {
 		// Only hints (servers not paired): nothing to judge, and a verdict
@@ -288,9 +294,39 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 		From: string(old.Verdict), To: string(j.Verdict), Detail: verdictDetail(j.SystemVerdict)}}
 }
 
+// takeoverFacts are the facts in which agents publish how long their
+// system's own failover waits before a standby takes over: a K2 backup's
+// heartbeat timeout, a Wavestore standby's takeover time.
+var takeoverFacts = []string{"heartbeat_timeout_seconds", "takeover_seconds", "takeover_seconds_in_effect"}
+
+// takeoverMargin is the time a takeover may take once it starts.
+const takeoverMargin = 10 * time.Second
+
+// takeoverGrace is how long a system's own failover may take, as its
+// agents publish it, with a margin: a system without a primary for less is
+// failing over, not without one. Zero when no agent says.
+func takeoverGrace(servers map[string]*detected, system string) time.Duration {
+	var longest float64
+	for _, s := range servers {
+		if s.view.System != system || s.status == nil {
+			continue
+		}
+		for _, f := range takeoverFacts {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(s.status.Facts[f]), 64); err == nil && v > longest && v < 24*3600 {
+				longest = v
+			}
+		}
+	}
+	if longest == 0 {
+		return 0
+	}
+	return time.Duration(longest*float64(time.Second)) + takeoverMargin
+}
+
 // member is what the judge needs of one watched server.
-func (d *Detector) member(s *detected) member {
+func (d *Detector) member(s *detected, now time.Time) member {
 	m := member{view: s.view, serving: s.serving, flapping: s.flapping,
+		arriving: s.serving == "" && !s.liveSince.IsZero() && now.Sub(s.liveSince) < d.cfg.NoPrimaryGrace,
 		tookOver:    s.serving == model.RolePrimary && s.servedAs == model.RoleStandby,
 		steppedDown: s.serving == model.RoleStandby && s.servedAs == model.RolePrimary}
 	if s.status != nil {

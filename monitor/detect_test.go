@@ -256,3 +256,18 @@ func TestDetectorDefaultLimits(t *testing.T) {
 	// The agent's own limit wins.
 	expect(t, "agent's limit", d.Status(v, st(nil, map[string]string{"recovery_point_age_seconds": "20000", "recovery_point_age_seconds_limit": "30000"}), t0), "lag:info->20000 healthy:info->healthy")
 }
+
+// A system whose agents publish a longer takeover than the grace (a K2
+// backup's heartbeat timeout) is failing over for that long, plus the
+// takeover's margin, before it has no primary.
+func TestDetectorGraceCoversTheSystemsOwnTakeover(t *testing.T) {
+	d := NewDetector(DetectorConfig{NoPrimaryGrace: 5 * time.Second})
+	a, b := sv("a", "k2", "k2san", model.RolePrimary, model.HealthUp), sv("b", "k2", "k2san", model.RoleStandby, model.HealthUp)
+	d.View(a, t0)
+	d.View(b, t0)
+	d.Status(b, st(nil, map[string]string{"heartbeat_timeout_seconds": "20"}), t0)
+	a.Health = model.HealthDown
+	expect(t, "primary down", d.View(a, t0.Add(time.Second)), "down:critical->down failing-over:warning->failing-over")
+	expect(t, "past the configured grace, within the takeover", d.Tick(t0.Add(25*time.Second)), "")
+	expect(t, "past the takeover and its margin", d.Tick(t0.Add(32*time.Second)), "no-primary:critical->no-primary")
+}

@@ -25,6 +25,9 @@ type member struct {
 	// tookOver: the console saw it go from standby to primary;
 	// steppedDown: from primary to standby.
 	tookOver, steppedDown bool
+	// arriving: the console has heard it for less than the grace and
+	// never seen it serve: out of service, it is starting, not taken out.
+	arriving bool
 	// peers names the servers its agent checks (its system's others, as
 	// its config declares them).
 	peers []string
@@ -89,10 +92,13 @@ func judge(in judgeInput) judgement {
 					takenOver = append(takenOver, name)
 				}
 			case model.RoleFailed, model.RoleOutOfService:
-				if m.serving == model.RolePrimary {
+				switch {
+				case m.serving == model.RolePrimary:
 					lostPrimary = append(lostPrimary, name)
 					add(&reasons, model.SeverityWarning, []string{name}, nil, "%s is %s (it was primary)", name, role)
-				} else {
+				case role == model.RoleOutOfService && m.arriving:
+					add(&quietReasons, model.SeverityInfo, []string{name}, nil, "%s is coming into service", name)
+				default:
 					add(&reasons, model.SeverityWarning, []string{name}, nil, "%s is %s", name, role)
 				}
 			case model.RoleUnknown:

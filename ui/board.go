@@ -46,8 +46,10 @@ type Board struct {
 
 	summary   *widget.Label
 	alarms    *widget.Label
+	alarmIcon *widget.Icon
 	alarmLine fyne.CanvasObject // the alarm line, hidden while there is nothing to say
 	cards     *fyne.Container
+	packed    *container.ThemeOverride // the cards, packed tighter
 	content   fyne.CanvasObject
 }
 
@@ -67,12 +69,18 @@ func NewBoard(servers []model.ServerView, verdicts []model.SystemVerdict, now fu
 	b.summary.SizeName = theme.SizeNameSubHeadingText
 	b.alarms.Importance = widget.DangerImportance
 	b.alarms.Wrapping = fyne.TextWrapWord
-	b.alarmLine = container.NewBorder(nil, nil, widget.NewIcon(theme.NewErrorThemedResource(theme.ErrorIcon())), nil, b.alarms)
+	b.alarmIcon = widget.NewIcon(theme.NewErrorThemedResource(theme.ErrorIcon()))
+	b.alarmLine = container.NewBorder(nil, nil, b.alarmIcon, nil, b.alarms)
 
 	// The header stays put while the cards scroll, so an alarm is never
-	// scrolled out of sight.
-	header := container.NewVBox(b.summary, b.alarmLine, widget.NewSeparator())
-	b.content = container.NewBorder(header, nil, nil, nil, container.NewVScroll(b.cards))
+	// scrolled out of sight. The fleet's size and what is wrong share a
+	// line: the cards keep the height.
+	header := container.NewVBox(container.NewBorder(nil, nil, b.summary, nil, b.alarmLine), widget.NewSeparator())
+	// The cards are packed tighter than the rest of the window, so that
+	// a whole fleet (the demo's 13 servers in six systems) fits on one
+	// screen without scrolling.
+	b.packed = container.NewThemeOverride(b.cards, compactTheme{})
+	b.content = container.NewBorder(header, nil, nil, nil, container.NewVScroll(b.packed))
 	b.ExtendBaseWidget(b)
 	for _, v := range verdicts {
 		b.verdicts[v.System] = v
@@ -105,7 +113,7 @@ func (b *Board) ApplyBatch(views []model.ServerView) {
 	}
 	now := b.now()
 	touched := map[*systemGroup]bool{} // the cards to sum up again; true: and to sort
-	cards := false
+	cards, rows := false, len(b.rows)
 	for _, v := range views {
 		cards = b.place(v, now, touched) || cards
 	}
@@ -116,6 +124,11 @@ func (b *Board) ApplyBatch(views []model.ServerView) {
 		if b.groups[g.key] == g { // not a card that emptied and went
 			g.sync(resort)
 		}
+	}
+	if cards || len(b.rows) > rows {
+		// New widgets take the packed theme only when it is applied again;
+		// laid out in the window's own, they would sit out of line.
+		b.packed.Refresh()
 	}
 	b.showSummary()
 }
@@ -310,13 +323,15 @@ func (b *Board) showSummary() {
 	}
 	summary, alarms, level := fleetSummary(views, b.verdicts)
 	setText(b.summary, summary)
+	var icon fyne.Resource = theme.NewWarningThemedResource(theme.WarningIcon())
 	importance := widget.WarningImportance
 	if level == LevelCritical {
-		importance = widget.DangerImportance
+		importance, icon = widget.DangerImportance, theme.NewErrorThemedResource(theme.ErrorIcon())
 	}
 	if b.alarms.Importance != importance {
 		b.alarms.Importance = importance
 		b.alarms.Refresh()
+		b.alarmIcon.SetResource(icon)
 	}
 	setText(b.alarms, strings.Join(alarms, " · "))
 	setVisible(b.alarmLine, len(alarms) > 0)
@@ -368,8 +383,8 @@ func newSystemGroup(key string) *systemGroup {
 	})
 	g.next.Importance = widget.HighImportance
 	g.next.Hide()
-	g.title.SizeName = theme.SizeNameSubHeadingText
 	g.subtitle.Truncation = fyne.TextTruncateEllipsis
+	g.subtitle.SizeName = theme.SizeNameCaptionText
 	g.alarm.Wrapping = fyne.TextWrapWord
 	g.reasons.Wrapping = fyne.TextWrapWord
 	g.reasons.SizeName = theme.SizeNameCaptionText
@@ -380,8 +395,9 @@ func newSystemGroup(key string) *systemGroup {
 	// The verdict has lines of its own under the title: beside it, a long
 	// one would push the card wider than half the window.
 	head := container.NewBorder(nil, nil, g.title, nil, g.subtitle)
-	g.alarmLine = container.NewVBox(container.NewBorder(nil, nil, g.alarmIcon, nil, g.alarm), g.reasons,
-		container.NewHBox(g.next))
+	// The next step sits at the end of the verdict's line: a line of its
+	// own would cost a fleet's card a row.
+	g.alarmLine = container.NewVBox(container.NewBorder(nil, nil, g.alarmIcon, container.NewVBox(g.next), g.alarm), g.reasons)
 	g.alarmLine.Hide()
 	if key == notPaired {
 		g.subtitle.SetText("pair to watch: they count in no system's verdict")
@@ -514,8 +530,7 @@ func newServerRow(onTap func()) *serverRow {
 	// One line per server, so that a whole fleet fits on one screen: who it
 	// is on the left, how it is on the right, where health stays aligned.
 	who := container.New(lineLayout{}, r.name, r.vendor, r.address)
-	state := container.NewHBox(r.times, container.NewGridWrap(fyne.NewSize(130, r.health.MinSize().Height),
-		container.NewHBox(r.icon, r.health)))
+	state := container.NewHBox(r.times, container.New(minWidth(130), container.NewHBox(r.icon, r.health)))
 	r.tap = newRowTap(container.NewStack(r.tint, r.mark,
 		container.NewBorder(nil, nil, container.NewCenter(r.badge), state, who)), onTap)
 	r.object = r.tap
@@ -646,6 +661,27 @@ func (t *rowTap) MouseOut() {
 // CreateRenderer is part of fyne.Widget.
 func (t *rowTap) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(container.NewStack(t.hover, t.content))
+}
+
+// minWidth lays its objects over each other, at least so wide: the health
+// column keeps its place whatever word it shows, and takes its height from
+// the theme it is drawn in.
+type minWidth float32
+
+func (w minWidth) Layout(objects []fyne.CanvasObject, size fyne.Size) {
+	for _, o := range objects {
+		o.Resize(size)
+		o.Move(fyne.NewPos(0, 0))
+	}
+}
+
+func (w minWidth) MinSize(objects []fyne.CanvasObject) fyne.Size {
+	s := fyne.NewSize(float32(w), 0)
+	for _, o := range objects {
+		m := o.MinSize()
+		s = fyne.NewSize(max(s.Width, m.Width), max(s.Height, m.Height))
+	}
+	return s
 }
 
 // lineLayout sets its objects side by side, as an HBox does, each at its

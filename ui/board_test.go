@@ -34,32 +34,32 @@ func TestBoardSortsSystemsAndServers(t *testing.T) {
 func TestBoardApplyUpdatesInPlaceAddsAndMoves(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
-		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary, Health: model.HealthUp},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary, Health: model.HealthUp},
 	}, nil, time.Now)
 	kept := badge(t, b, "k1")
 
-	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RoleFailed})
+	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RoleFailed, Health: model.HealthUp})
 	if badge(t, b, "k1") != kept || kept.Text() != "FAILED" {
 		t.Errorf("update made a new badge or left it at %q; want the same badge reading FAILED", kept.Text())
 	}
 
-	b.Apply(model.ServerView{Paired: true, ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby})
-	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "A-first", System: "K2", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "i1", Name: "IC-1", System: "Infocast", Role: model.RoleStandby, Health: model.HealthUp})
+	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "A-first", System: "K2", Role: model.RoleStandby, Health: model.HealthUp})
 	assertCards(t, b, "Infocast", "K2", "Wavestore")
 	assertRows(t, b, "K2", "A-first", "K2-A")
 
 	// The only Wavestore server moves to K2: its old card must go.
-	b.Apply(model.ServerView{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby, Health: model.HealthUp})
 	assertCards(t, b, "Infocast", "K2")
 	assertRows(t, b, "K2", "A-first", "WS-1", "K2-A")
 
 	// A rename moves the row too, within the standbys.
-	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "Z-last", System: "K2", Role: model.RoleStandby})
+	b.Apply(model.ServerView{Paired: true, ID: "k0", Name: "Z-last", System: "K2", Role: model.RoleStandby, Health: model.HealthUp})
 	assertRows(t, b, "K2", "WS-1", "Z-last", "K2-A")
 
 	// The primary comes first: a change of role moves a row.
-	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary})
+	b.Apply(model.ServerView{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary, Health: model.HealthUp})
 	assertRows(t, b, "K2", "K2-A", "WS-1", "Z-last")
 
 	// A server not paired is listed apart, whatever system it announces.
@@ -303,13 +303,13 @@ func TestBoardBuiltInOnePassReadsAsOneFedServerByServer(t *testing.T) {
 func TestBoardBatchEmptiesAndRefillsACard(t *testing.T) {
 	test.NewTempApp(t)
 	b := NewBoard([]model.ServerView{
-		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary},
-		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary},
+		{Paired: true, ID: "k1", Name: "K2-A", System: "K2", Role: model.RolePrimary, Health: model.HealthUp},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "Wavestore", Role: model.RolePrimary, Health: model.HealthUp},
 	}, nil, time.Now)
 	b.ApplyBatch([]model.ServerView{
-		{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby},
-		{Paired: true, ID: "w2", Name: "WS-2", System: "Wavestore", Role: model.RolePrimary},
-		{Paired: true, ID: "w1", Name: "A-WS-1", System: "K2", Role: model.RoleStandby},
+		{Paired: true, ID: "w1", Name: "WS-1", System: "K2", Role: model.RoleStandby, Health: model.HealthUp},
+		{Paired: true, ID: "w2", Name: "WS-2", System: "Wavestore", Role: model.RolePrimary, Health: model.HealthUp},
+		{Paired: true, ID: "w1", Name: "A-WS-1", System: "K2", Role: model.RoleStandby, Health: model.HealthUp},
 	})
 	assertCards(t, b, "K2", "Wavestore")
 	assertRows(t, b, "K2", "K2-A", "A-WS-1")

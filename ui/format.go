@@ -191,9 +191,13 @@ func compareSystems(a, b string) int {
 	return cmp.Or(rank(a)-rank(b), cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
 }
 
-// roleRank orders a system's servers: the primary first, where an
-// operator's eye goes, then the standbys, then the rest.
+// roleRank orders a system's servers: the live primary first, where an
+// operator's eye goes, then the standbys, then the rest, and last the
+// servers the console does not hear (their role is history).
 func roleRank(v model.ServerView) int {
+	if !v.Live() {
+		return 3
+	}
 	switch normalRole(v.Role) {
 	case model.RolePrimary:
 		return 0
@@ -257,6 +261,11 @@ func fleetSummary(servers []model.ServerView, verdicts map[string]model.SystemVe
 		}
 		alarms = append(alarms, v.System+" "+v.Verdict.Label())
 		worst = max(worst, levelOf(v.Severity))
+	}
+	if len(verdicts) > 0 && len(alarms) == 0 {
+		// Said in words: at a glance, a header with nothing after it
+		// could also be a console that has not looked yet.
+		parts = append(parts, "all healthy")
 	}
 	return strings.Join(parts, " · "), alarms, worst
 }

@@ -192,16 +192,19 @@ func TestCompareSystemsPutsUnassignedAndNotPairedLast(t *testing.T) {
 }
 
 func TestCompareServersPutsPrimariesFirst(t *testing.T) {
+	up := model.HealthUp
 	got := []model.ServerView{
-		{ID: "1", Name: "a", Role: model.RoleOutOfService}, {ID: "2", Name: "b", Role: model.RoleStandby},
-		{ID: "3", Name: "c", Role: model.RolePrimary}, {ID: "4", Name: "A", Role: model.RoleStandby}, {ID: "5", Name: "d", Role: "bogus"},
+		{ID: "1", Name: "a", Role: model.RoleOutOfService, Health: up}, {ID: "2", Name: "b", Role: model.RoleStandby, Health: up},
+		{ID: "3", Name: "c", Role: model.RolePrimary, Health: up}, {ID: "4", Name: "A", Role: model.RoleStandby, Health: model.HealthDegraded},
+		{ID: "5", Name: "d", Role: "bogus", Health: up}, {ID: "6", Name: "B", Role: model.RolePrimary, Health: model.HealthDown},
 	}
 	slices.SortFunc(got, compareServers)
 	var names []string
 	for _, v := range got {
 		names = append(names, v.Name)
 	}
-	if want := []string{"c", "A", "b", "a", "d"}; !slices.Equal(names, want) {
+	// A primary the console does not hear is history: it comes last.
+	if want := []string{"c", "A", "b", "a", "d", "B"}; !slices.Equal(names, want) {
 		t.Errorf("sorted servers = %q, want %q", names, want)
 	}
 }
@@ -232,7 +235,7 @@ func TestFleetSummary(t *testing.T) {
 		{"healthy pair", []model.ServerView{
 			server("K2", model.RolePrimary, model.HealthUp),
 			server("K2", model.RoleStandby, model.HealthUp),
-		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 2 servers", nil, LevelOK},
+		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 2 servers · all healthy", nil, LevelOK},
 		{"down and unreachable", []model.ServerView{
 			server("K2", model.RolePrimary, model.HealthUp),
 			server("K2", model.RoleFailed, model.HealthDown),
@@ -249,7 +252,7 @@ func TestFleetSummary(t *testing.T) {
 			server("K2", model.RolePrimary, model.HealthUp),
 			{System: "K2", Role: model.RolePrimary, Health: model.HealthUnknown},
 			{System: "Other", Role: model.RoleStandby, Health: model.HealthDown},
-		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 1 server · 2 not paired", nil, LevelOK},
+		}, of(verdict("K2", model.VerdictHealthy, "")), "1 system · 1 server · 2 not paired · all healthy", nil, LevelOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
