@@ -35,7 +35,6 @@ func procedureFleet(t *testing.T, systems string, speed int) ([]fleet.Member, st
 	return members, data
 }
 
-
 // vigilRun runs the vigil binary and returns its output and exit status.
 func vigilRun(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()

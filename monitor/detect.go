@@ -326,7 +326,7 @@ func takeoverGrace(servers map[string]*detected, system string) time.Duration {
 // member is what the judge needs of one watched server.
 func (d *Detector) member(s *detected, now time.Time) member {
 	m := member{view: s.view, serving: s.serving, flapping: s.flapping,
-		arriving: s.serving == "" && !s.liveSince.IsZero() && now.Sub(s.liveSince) < d.cfg.NoPrimaryGrace,
+		arriving:    s.serving == "" && !s.liveSince.IsZero() && now.Sub(s.liveSince) < d.cfg.NoPrimaryGrace,
 		tookOver:    s.serving == model.RolePrimary && s.servedAs == model.RoleStandby,
 		steppedDown: s.serving == model.RoleStandby && s.servedAs == model.RolePrimary}
 	if s.status != nil {
