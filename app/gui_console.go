@@ -194,7 +194,8 @@ func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, 
 }
 
 // demoIncident makes the demo's fleet show a failed-over system and a
-// degraded one, for a screenshot: once every system is healthy, it kills
+// degraded one, for a screenshot: once every system is healthy and the K2
+// backup is qualified to take over, it kills
 // the agent of the K2 SAN's primary (its backup takes over, as the
 // document describes) and of the Infocast pair's standby.
 func demoIncident(ctx context.Context, c *console, f *fleet.Fleet, log *slog.Logger) {
@@ -213,6 +214,12 @@ func demoIncident(ctx context.Context, c *console, f *fleet.Fleet, log *slog.Log
 		healthy = len(verdicts) > 0
 		for _, v := range verdicts {
 			healthy = healthy && v.Verdict == model.VerdictHealthy
+		}
+		// The K2 backup takes over only once it is qualified.
+		for _, v := range c.mon.Snapshot() {
+			if st, ok := c.mon.Status(v.ID); v.Profile == "k2san" && v.Role == model.RoleStandby && (!ok || st.Facts["qualified"] != "true") {
+				healthy = false
+			}
 		}
 	}
 	victims := map[string]model.Role{"k2san": model.RolePrimary, "infocast": model.RoleStandby}
