@@ -28,14 +28,13 @@ func (c *console) alertContext(e model.Event) alert.Context {
 		}
 	}
 	for _, v := range c.mon.Snapshot() {
-		if v.System != e.System {
+		// Servers not paired are not the console's to speak of: another
+		// console's fleet may announce the same system's name.
+		if v.System != e.System || !v.Paired {
 			continue
 		}
 		line := fmt.Sprintf("%s: %s, %s", v.Name, v.Role, v.Health)
-		switch {
-		case !v.Paired:
-			line += ", not paired"
-		case !v.Live() && v.Health != model.HealthUnknown:
+		if !v.Live() && v.Health != model.HealthUnknown {
 			line = fmt.Sprintf("%s: %s (it was %s when last heard)", v.Name, v.Health, v.Role)
 		}
 		if v.VendorRole != "" && v.Live() {

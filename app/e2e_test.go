@@ -293,9 +293,26 @@ func TestStatusJSONShowsEveryFleetMember(t *testing.T) {
 	}
 	var doc struct {
 		Servers []map[string]any `json:"servers"`
+		Systems []map[string]any `json:"systems"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	// One verdict per system, the judge's, in DESIGN.md's shape.
+	systems := map[string]bool{}
+	for _, s := range doc.Systems {
+		for _, k := range []string{"system", "profile", "verdict", "severity", "since", "reasons", "next"} {
+			if _, ok := s[k]; !ok {
+				t.Errorf("system %v: key %q missing", s["system"], k)
+			}
+		}
+		if _, err := model.ParseVerdict(fmt.Sprint(s["verdict"])); err != nil {
+			t.Errorf("system %v: %v", s["system"], err)
+		}
+		systems[fmt.Sprint(s["system"])] = true
+	}
+	if len(doc.Systems) != 2 || !systems["infocast"] || !systems["wavestore"] {
+		t.Errorf("status --json systems %v, want infocast and wavestore", doc.Systems)
 	}
 	keys := []string{"id", "name", "site", "system", "profile", "role", "vendor_role", "health", "address", "paired", "last_seen"}
 	for _, m := range members {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,17 +16,20 @@ import (
 	"github.com/vigilops/vigil/model"
 )
 
-// partitionHold is how long a partitioned server is watched for a false
-// alarm. It is an observation window, not a wait for something to happen:
-// every event the console raises in it is checked.
-const partitionHold = 4 * time.Second
+// partitionHold is how long a partitioned primary is watched for a false
+// alarm: twice the no-primary grace. It is an observation window, not a
+// wait for something to happen: every event the console raises in it is
+// checked.
+const partitionHold = 30 * time.Second
 
 // TestPartitionedServerIsUnreachableNotDown runs the console, and two
 // agents of one system, each on a host of its own in a lab (netlab: a
 // network namespace per host, a router between them, no default route
-// anywhere). Cutting only the console's link to A leaves A unreachable,
-// not down, because its peer B still sees it; freezing A then makes B lose
-// it too, and A is down.
+// anywhere). Cutting only the console's link to A, the primary, leaves A
+// unreachable, not down, because its peer B still sees it: for as long as
+// that lasts the console raises nothing critical, suggests no failover
+// (which would make a second primary) and calls no key changed, and says
+// why it cannot tell. Freezing A then makes B lose it too, and A is down.
 func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	lab, inside := netlab.Enter(t, "console", "console", "A", "B")
 	if !inside {
@@ -35,10 +39,10 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	c, updates, view := testConsole(t, t.TempDir())
 	events, cancel := c.mon.SubscribeEvents()
 	defer cancel()
-	start := func(h, peer *netlab.Host) (pid int, id string) {
+	start := func(h, peer *netlab.Host, role model.Role) (pid int, id string) {
 		dir := filepath.Join(t.TempDir(), h.Name)
 		os.MkdirAll(dir, 0o700)
-		os.WriteFile(filepath.Join(dir, "role"), []byte("standby"), 0o644)
+		os.WriteFile(filepath.Join(dir, "role"), []byte(role), 0o644)
 		cfg := filepath.Join(dir, "agent.yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: parted\nprofile: k2san\nlisten: 0.0.0.0:7443\nstate_dir: state\nadvertise: false\nrole_file: role\npeers:\n  - name: %s\n    address: %s\n",
 			h.Name, peer.Name, net.JoinHostPort(peer.Addr.String(), "7443"))), 0o644)
@@ -49,8 +53,8 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 		}
 		return cmd.Process.Pid, v.ID
 	}
-	pidA, idA := start(ha, hb)
-	_, idB := start(hb, ha)
+	pidA, idA := start(ha, hb, model.RolePrimary)
+	_, idB := start(hb, ha, model.RoleStandby)
 	waitFor(t, updates, 20*time.Second, "both agents up, each seeing the other", func() bool {
 		a, aok := c.mon.Status(idA)
 		b, bok := c.mon.Status(idB)
@@ -66,20 +70,30 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 		return v.Health == model.HealthUnreachable && strings.Contains(v.Detail, "B still sees it")
 	})
 	t.Logf("A unreachable, with B's word, %v after the cut", time.Since(cut).Round(time.Millisecond))
-	// It stays so: no event says otherwise while B sees it.
+	// It stays so: nothing says otherwise while B sees it.
 	for hold := time.After(partitionHold); hold != nil; {
 		select {
 		case e := <-events:
-			if e.Server == "A" && e.Kind != model.EventUnreachable || e.Severity == model.SeverityCritical {
-				t.Fatalf("while only the console's path to A was cut: %s %s: %s", e.Kind, e.To, e.Detail)
+			t.Logf("while cut off: %s %s %s %s: %s", e.Severity, e.Server, e.Kind, e.To, e.Detail)
+			switch {
+			case e.Severity == model.SeverityCritical, e.Kind == model.EventIdentityChanged,
+				e.Server == "A" && e.Kind != model.EventUnreachable, strings.Contains(e.Detail, "next:"):
+				t.Fatalf("while only the console's path to A was cut: %s %s %s: %s", e.Severity, e.Kind, e.To, e.Detail)
 			}
 		case <-hold:
 			hold = nil
 		}
 	}
-	if v := view(idA); v.Health != model.HealthUnreachable {
-		t.Fatalf("partitioned A became %s (%s)", v.Health, v.Detail)
+	if v := view(idA); v.Health != model.HealthUnreachable || !slices.Equal(v.SeenBy, []string{"B"}) {
+		t.Fatalf("partitioned A became %s (%s), seen by %v", v.Health, v.Detail, v.SeenBy)
 	}
+	v := verdictOf(c, "parted")
+	if v.Verdict != model.VerdictUnknown || v.Severity != model.SeverityWarning || v.Next != "" ||
+		v.Summary != "A unreachable from this console, but its peers still see it: do not fail over" {
+		t.Fatalf("while the console alone is cut off from the primary, the verdict is %s (%s), next %q: %s (%s)",
+			v.Verdict, v.Severity, v.Next, v.Summary, reasonTexts(v))
+	}
+	t.Logf("the verdict after %v cut off: %s: %s (%s)", partitionHold, v.Verdict, v.Summary, reasonTexts(v))
 
 	// Freeze A: B loses it too, and A is down.
 	syscall.Kill(pidA, syscall.SIGSTOP)

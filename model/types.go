@@ -111,6 +111,10 @@ type ServerView struct {
 	// SeenBy names the peers that still see a server the console cannot
 	// reach: their word that it is alive.
 	SeenBy []string `json:"seen_by,omitempty"`
+	// AwaitingWord names the peers whose word on a server the console
+	// cannot reach it still waits for: until it comes, the console cannot
+	// tell a server gone from its own path to it broken.
+	AwaitingWord []string `json:"-"`
 	// Expired: a server known only from mDNS (not paired) that has not
 	// been announced for longer than the console's expiry. Views leave it
 	// out; the store keeps it until an operator forgets it.
@@ -123,7 +127,7 @@ func (v ServerView) Equal(w ServerView) bool {
 		v.Role == w.Role && v.VendorRole == w.VendorRole && v.Health == w.Health && v.Address == w.Address &&
 		v.Paired == w.Paired && v.LastSeen.Equal(w.LastSeen) && v.LastChange.Equal(w.LastChange) &&
 		v.Fingerprint == w.Fingerprint && v.IdentityChanged == w.IdentityChanged && v.Detail == w.Detail &&
-		v.Error == w.Error && slices.Equal(v.SeenBy, w.SeenBy) && v.Expired == w.Expired
+		v.Error == w.Error && slices.Equal(v.SeenBy, w.SeenBy) && slices.Equal(v.AwaitingWord, w.AwaitingWord) && v.Expired == w.Expired
 }
 
 // Live reports whether the console hears the server now, so that what it

@@ -51,7 +51,7 @@ type detected struct {
 	status      *actions.Status // the last full status; nil until one came
 	serving     model.Role      // the last of primary or standby it was while live
 	servedAs    model.Role      // what it served as before serving last changed
-	liveSince   time.Time       // when the detector first saw it live
+	liveSince   time.Time       // since when the detector has seen it live this time
 	services    map[string]string
 	lagging     map[string]bool // facts over their limit
 	transitions []time.Time
@@ -151,7 +151,7 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 		}
 		ev(model.EventRole, sev, string(old.Role), string(v.Role), roleDetail(old, v))
 	}
-	if v.Live() && s.liveSince.IsZero() {
+	if v.Live() && (!old.Live() || s.liveSince.IsZero()) {
 		s.liveSince = now
 	}
 	if v.Live() && (v.Role == model.RolePrimary || v.Role == model.RoleStandby) && v.Role != s.serving {
@@ -343,7 +343,12 @@ func (d *Detector) member(s *detected, now time.Time) member {
 			if p == s || p.view.System != s.view.System || !p.view.Live() || !p.view.Watched() || p.status == nil {
 				continue
 			}
-			if l, ok := p.status.Peers[s.view.Name]; ok && l.State == "down" {
+			// A link down for a moment is a peer that checked before this
+			// server was up: it counts once it has lasted a peer's word,
+			// by the peer's clock, and the console has heard this server
+			// for as long.
+			if l, ok := p.status.Peers[s.view.Name]; ok && l.State == "down" &&
+				p.status.Time.Sub(l.Since) >= PeerWord && now.Sub(s.liveSince) >= PeerWord {
 				m.peersDown = append(m.peersDown, p.view.Name)
 			}
 		}

@@ -271,3 +271,21 @@ func TestDetectorGraceCoversTheSystemsOwnTakeover(t *testing.T) {
 	expect(t, "past the configured grace, within the takeover", d.Tick(t0.Add(25*time.Second)), "")
 	expect(t, "past the takeover and its margin", d.Tick(t0.Add(32*time.Second)), "no-primary:critical->no-primary")
 }
+
+// A peer's word that its link to a server is down counts once it has
+// lasted: a peer checks its links four times a second, and one that
+// checked before the server came up says so for a moment.
+func TestDetectorPeerLinkDownMustLast(t *testing.T) {
+	d := NewDetector(DetectorConfig{})
+	a, b := sv("a", "ic", "infocast", model.RolePrimary, model.HealthUp), sv("b", "ic", "infocast", model.RoleStandby, model.HealthUp)
+	d.View(a, t0)
+	d.View(b, t0)
+	linkDown := func(at time.Time) actions.Status {
+		return actions.Status{Time: at, Peers: map[string]actions.PeerLink{"a": {State: "down", Since: t0, Checked: at}}}
+	}
+	expect(t, "down for a moment", d.Status(b, linkDown(t0.Add(200*time.Millisecond)), t0.Add(200*time.Millisecond)), "")
+	expect(t, "down past a peer's word", d.Status(b, linkDown(t0.Add(2*time.Second)), t0.Add(2*time.Second)), "degraded:warning->degraded")
+	if v := d.Verdicts()[0]; !strings.Contains(v.Summary, "b cannot reach a: peer link lost") {
+		t.Errorf("verdict %+v", v)
+	}
+}

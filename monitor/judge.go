@@ -66,6 +66,7 @@ func judge(in judgeInput) judgement {
 	var (
 		primaries      []string // live, primary
 		vouchedPrimary []string // unreachable, still seen by a peer, primary when last heard
+		awaited        []string // unreachable, primary when last heard, its peers' word not in yet
 		waiting        []string // not heard since the console started
 		lostPrimary    []string // lost, failed or out of service, and primary before that
 		takenOver      []string // live primaries that were standby before: who took over
@@ -114,6 +115,13 @@ func judge(in judgeInput) judgement {
 			if m.flapping {
 				add(&reasons, model.SeverityWarning, []string{name}, nil, "%s keeps changing (flapping)", name)
 			}
+		case m.view.Health == model.HealthUnreachable && len(m.view.AwaitingWord) > 0:
+			// Its peers have not spoken yet: neither lost nor seen.
+			if role == model.RolePrimary {
+				awaited = append(awaited, name)
+			}
+			add(&reasons, model.SeverityWarning, []string{name}, nil,
+				"%s is unreachable from this console; waiting for the word of %s, which the console still hears", name, strings.Join(m.view.AwaitingWord, " and "))
 		case m.view.Health == model.HealthUnreachable && len(m.view.SeenBy) > 0:
 			if role == model.RolePrimary {
 				vouchedPrimary = append(vouchedPrimary, name)
@@ -211,6 +219,9 @@ func judge(in judgeInput) judgement {
 
 	case len(waiting) > 0 && has < expected:
 		return decide(model.VerdictUnknown, "waiting to hear from "+joinAnd(waiting), reasons, quietReasons)
+
+	case len(awaited) > 0 && has < expected:
+		return decide(model.VerdictUnknown, fmt.Sprintf("%s unreachable from this console; waiting for its peers' word", joinAnd(awaited)), reasons, quietReasons)
 
 	case has == 0 && live == 0 && len(in.untrusted) == 0 && allUnreachable(members):
 		// Silence from every server, and no refusal: a console cut off

@@ -130,6 +130,14 @@ func TestJudge(t *testing.T) {
 			members: []member{seenBy(mem("A", primary, unreachable, primary), "B"), mem("B", standby, up, standby)},
 			verdict: model.VerdictUnknown, severity: model.SeverityWarning,
 			summary: "do not fail over", reasons: []string{"B still sees it (it was PRIMARY when last heard)", "console's own network may be at fault"}},
+		{name: "primary silent, its peer's word not in yet", profile: "k2san", lostFor: time.Second,
+			members: []member{{view: func() model.ServerView {
+				v := mem("A", primary, unreachable, primary).view
+				v.AwaitingWord = []string{"B"}
+				return v
+			}(), serving: primary}, mem("B", standby, up, standby)},
+			verdict: model.VerdictUnknown, severity: model.SeverityWarning,
+			summary: "A unreachable from this console; waiting for its peers' word", reasons: []string{"waiting for the word of B"}},
 		{name: "cut-off primary and a new live primary", profile: "k2san",
 			members: []member{seenBy(mem("A", primary, unreachable, primary), "B"), mem("B", primary, up, standby)},
 			verdict: model.VerdictDegraded, severity: model.SeverityWarning, reasons: []string{"A is unreachable from this console"}},

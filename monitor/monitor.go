@@ -103,8 +103,8 @@ type Monitor struct {
 // why its health is what it is, in words and as the error behind them, and
 // the peers that still see it when the console cannot.
 type note struct {
-	detail, err string
-	seenBy      []string
+	detail, err      string
+	seenBy, awaiting []string
 }
 
 type tracked struct {
@@ -558,7 +558,7 @@ func (m *Monitor) writeBehind(o model.Observation, n note) bool {
 	}
 	v := t.view
 	same := func(stored, seen string) bool { return seen == "" || seen == stored }
-	if v.Health != o.Health || v.Detail != n.detail || v.Error != n.err || len(v.SeenBy) > 0 || o.Role != "" && o.Role != v.Role ||
+	if v.Health != o.Health || v.Detail != n.detail || v.Error != n.err || len(v.SeenBy) > 0 || len(v.AwaitingWord) > 0 || o.Role != "" && o.Role != v.Role ||
 		!same(v.Name, o.Name) || !same(v.Site, o.Site) || !same(v.System, o.System) ||
 		!same(v.Profile, o.Profile) || !same(v.Address, o.Address) ||
 		// The store keeps the key a paired server was pinned with, not
@@ -660,7 +660,7 @@ func (m *Monitor) apply(ctx context.Context, o model.Observation, n note) model.
 // publish replaces the in-memory view of a server with v and what the
 // monitor notes of it.
 func (m *Monitor) publish(v model.ServerView, n note) {
-	v.Detail, v.Error, v.SeenBy = n.detail, n.err, n.seenBy
+	v.Detail, v.Error, v.SeenBy, v.AwaitingWord = n.detail, n.err, n.seenBy, n.awaiting
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v = m.unstoredLocked(v)

@@ -70,15 +70,16 @@ func (m *Monitor) weigh(ctx context.Context, id, why string) bool {
 		m.mu.Unlock()
 		return false
 	}
-	health, detail, seenBy := m.peersWordLocked(t, time.Now())
+	health, detail, seenBy, awaiting := m.peersWordLocked(t, time.Now())
 	m.mu.Unlock()
-	m.apply(ctx, model.Observation{AgentID: id, Health: health}, note{detail: why + "; " + detail, seenBy: seenBy})
+	m.apply(ctx, model.Observation{AgentID: id, Health: health}, note{detail: why + "; " + detail, seenBy: seenBy, awaiting: awaiting})
 	return true
 }
 
 // peersWordLocked weighs the peers' word on a server the console lost: its
-// health, why, and the peers that still see it. m.mu must be held.
-func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, string, []string) {
+// health, why, the peers that still see it, and those whose word it still
+// waits for. m.mu must be held.
+func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, string, []string, []string) {
 	name, since := lost.view.Name, lost.lostAt
 	var alive, gone, silent []string
 	for _, p := range m.servers {
@@ -107,13 +108,14 @@ func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, s
 	sort.Strings(gone)
 	switch {
 	case len(alive) > 0:
-		return model.HealthUnreachable, fmt.Sprintf("but %s still sees it: the console's path to it is at fault, not the server", strings.Join(alive, " and ")), alive
+		return model.HealthUnreachable, fmt.Sprintf("but %s still sees it: the console's path to it is at fault, not the server", strings.Join(alive, " and ")), alive, nil
 	case len(gone) > 0 && len(silent) == 0:
-		return model.HealthDown, fmt.Sprintf("its peers lost it too: %s", strings.Join(gone, ", ")), nil
+		return model.HealthDown, fmt.Sprintf("its peers lost it too: %s", strings.Join(gone, ", ")), nil, nil
 	case len(silent) > 0:
-		return model.HealthUnreachable, fmt.Sprintf("waiting for the word of %s", strings.Join(silent, ", ")), nil
+		sort.Strings(silent)
+		return model.HealthUnreachable, fmt.Sprintf("waiting for the word of %s", strings.Join(silent, ", ")), nil, silent
 	}
-	return model.HealthUnreachable, "no peer reports on it", nil
+	return model.HealthUnreachable, "no peer reports on it", nil, nil
 }
 
 // peersSpoke re-judges servers the console lost when a peer's view of them
