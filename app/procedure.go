@@ -566,7 +566,7 @@ func (f *cliFleet) Servers(ctx context.Context, system string) ([]procedure.Serv
 			defer cancel()
 			st, err := f.client(v).Status(sctx)
 			if err != nil {
-				s.Health, s.Detail = model.HealthDown, err.Error()
+				s.Health, s.Detail = model.HealthDown, actions.Explain(err)
 				return
 			}
 			if actions.MatchFingerprint(v.Fingerprint, st.Fingerprint) != nil {

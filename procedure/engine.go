@@ -138,6 +138,10 @@ type Check struct {
 	// Warning marks a passed check the operator should read: a server
 	// that announces itself in the system but is not paired.
 	Warning bool `json:"warning,omitempty"`
+	// Input marks a check of what the operator gives when starting (a
+	// parameter, an answer, the supervisor's name) rather than of the
+	// fleet: it does not say whether the fleet is ready.
+	Input bool `json:"input,omitempty"`
 }
 
 // Preflight is every check that can be made before step 1.
@@ -156,6 +160,18 @@ func (pf Preflight) OK() bool {
 		}
 	}
 	return len(pf.Checks) > 0
+}
+
+// Blocker is the first failed check of the fleet, not of the operator's
+// inputs: what must change on the servers before the procedure can start.
+// ok is false when nothing on the fleet's side blocks it.
+func (pf Preflight) Blocker() (c Check, ok bool) {
+	for _, c := range pf.Checks {
+		if !c.OK && !c.Input {
+			return c, true
+		}
+	}
+	return Check{}, false
 }
 
 // PreflightError refuses a run whose preflight failed; it lists every
@@ -204,13 +220,16 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 	add := func(name string, ok bool, format string, args ...any) {
 		pf.Checks = append(pf.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
+	input := func(name string, ok bool, format string, args ...any) {
+		pf.Checks = append(pf.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...), Input: true})
+	}
 
 	// Parameters.
 	for name := range o.Params {
 		known := slices.ContainsFunc(p.Parameters, func(x Parameter) bool { return x.Name == name }) ||
 			slices.ContainsFunc(p.Steps, func(s Step) bool { return s.Type == StepChoose && s.Var == name })
 		if !known {
-			add("parameter "+name, false, "%s takes no parameter %q", p.ID, name)
+			input("parameter "+name, false, "%s takes no parameter %q", p.ID, name)
 		}
 	}
 	for _, prm := range p.Parameters {
@@ -220,9 +239,9 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		}
 		switch {
 		case !given && prm.Default == "":
-			add("parameter "+prm.Name, false, "no value: %s; give it with --param %s=VALUE", prm.Prompt, prm.Name)
+			input("parameter "+prm.Name, false, "no value: %s; give it with --param %s=VALUE", prm.Prompt, prm.Name)
 		case len(prm.Choices) > 0 && !slices.Contains(prm.Choices, v):
-			add("parameter "+prm.Name, false, "%q is not one of %s", v, strings.Join(prm.Choices, ", "))
+			input("parameter "+prm.Name, false, "%q is not one of %s", v, strings.Join(prm.Choices, ", "))
 		default:
 			pf.Vars[prm.Name] = v
 		}
@@ -233,7 +252,7 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		}
 		if v, ok := o.Params[st.Var]; ok {
 			if !slices.ContainsFunc(st.Choices, func(c Choice) bool { return c.Value == v }) {
-				add("answer "+st.Var, false, "%q does not answer %s: expected one of %s", v, st.Label(), choiceValues(st.Choices))
+				input("answer "+st.Var, false, "%q does not answer %s: expected one of %s", v, st.Label(), choiceValues(st.Choices))
 				continue
 			}
 			pf.Vars[st.Var] = v
@@ -307,6 +326,12 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		sc.servers[s.ID] = s
 	}
 	owner := map[string]string{}
+	tolerated := map[string]bool{} // servers not up that a binding expects failed or of unknown role
+	type boundLine struct {
+		name    string
+		matched []Server
+	}
+	var lines []boundLine
 	for _, b := range p.Bindings {
 		matched, detail := resolve(b, members, sc)
 		name := "binding " + b.Name
@@ -317,14 +342,17 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 			add(name, false, "%s", detail)
 			continue
 		}
-		var ids, names []string
+		var ids []string
 		clash := ""
 		for _, s := range matched {
-			ids, names = append(ids, s.ID), append(names, s.Name+" ("+describeRole(s)+")")
+			ids = append(ids, s.ID)
 			if prev, dup := owner[s.ID]; dup {
 				clash = fmt.Sprintf("%s is also bound to %s; two bindings must not name one server", s.Name, prev)
 			}
 			owner[s.ID] = b.Name
+			if expectDown[s.ID] && (slices.Contains(b.Roles, model.RoleFailed) || slices.Contains(b.Roles, model.RoleUnknown)) {
+				tolerated[s.ID] = true
+			}
 		}
 		if clash != "" {
 			add(name, false, "%s", clash)
@@ -332,34 +360,45 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		}
 		pf.Bound[b.Name] = matched
 		sc.bound[b.Name] = ids
-		add(name, true, "%s", strings.Join(names, ", "))
+		lines = append(lines, boundLine{name, matched})
 	}
-	// Servers that are not reachable: refused unless a binding expects
-	// them failed or of unknown role (a server the procedure brings back).
-	for _, s := range servers {
-		if !expectDown[s.ID] {
-			continue
-		}
-		tolerated := false
-		for _, b := range p.Bindings {
-			if slices.Contains(sc.bound[b.Name], s.ID) && (slices.Contains(b.Roles, model.RoleFailed) || slices.Contains(b.Roles, model.RoleUnknown)) {
-				tolerated = true
+	// A binding is ready only if its servers answer, or are expected not
+	// to (a failed server the procedure brings back): a server that must
+	// answer and does not fails its binding's line, once, saying what to do.
+	for _, l := range lines {
+		var names, down []string
+		for _, s := range l.matched {
+			names = append(names, s.Name+" ("+describeRole(s)+")")
+			if expectDown[s.ID] && !tolerated[s.ID] {
+				down = append(down, mustAnswer(s))
 			}
 		}
-		if tolerated {
+		if len(down) > 0 {
+			add(l.name, false, "%s", strings.Join(down, "; "))
+			continue
+		}
+		add(l.name, true, "%s", strings.Join(names, ", "))
+	}
+	// The other servers that are not reachable: refused unless a binding
+	// expects them failed.
+	for _, s := range servers {
+		switch {
+		case !expectDown[s.ID] || slices.ContainsFunc(lines, func(l boundLine) bool { return slices.ContainsFunc(l.matched, func(m Server) bool { return m.ID == s.ID }) }) && !tolerated[s.ID]:
+			// Up, or said on its binding's line.
+		case tolerated[s.ID]:
 			add("server "+s.Name, true, "is %s, as the procedure expects of a failed server", s.healthText())
-		} else {
-			add("server "+s.Name, false, "is %s; every server of the system must answer before the procedure starts", s.healthText())
+		default:
+			add("server "+s.Name, false, "%s", mustAnswer(s))
 		}
 	}
 
 	// A supervisor for a supervised procedure.
 	if p.Supervised && !o.Rehearsal {
 		if o.Supervisor == "" {
-			add("supervisor", false, "%s must be supervised (%s); name the supervisor with --supervisor NAME",
+			input("supervisor", false, "%s must be supervised (%s); name the supervisor with --supervisor NAME",
 				p.ID, strings.Join(p.Warnings, " "))
 		} else {
-			add("supervisor", true, "%s will sign off", o.Supervisor)
+			input("supervisor", true, "%s will sign off", o.Supervisor)
 		}
 	}
 
@@ -392,6 +431,12 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		add(st.Label(), v.OK, "%s", v.Text)
 	}
 	return pf, nil
+}
+
+// mustAnswer says, in an operator's words, that a server every step may
+// need does not answer, and what to do first.
+func mustAnswer(s Server) string {
+	return fmt.Sprintf("%s is %s: start it (its host and its agent) first; every server the procedure uses must answer before it starts", s.Name, s.healthText())
 }
 
 // unbound lists the bindings a condition reads that have no server.

@@ -117,8 +117,15 @@ func TestPreflightRefusesAndSaysWhy(t *testing.T) {
 				s.Health, s.Detail, s.Role, s.VendorRole, s.Facts = model.HealthDown, "connection refused", model.RoleUnknown, "", nil
 			})
 		}, nil, []string{
-			"server K2server2: is down: connection refused; every server of the system must answer before the procedure starts",
+			"server K2server2: K2server2 is down: connection refused: start it (its host and its agent) first; every server the procedure uses must answer before it starts",
 			"binding old_backup (K2server2 in the document): no server is standby: K2server1 is primary (primary K2 Media Server); K2server2 is unknown, down: connection refused"}},
+		// A server that binds by its last role but does not answer fails
+		// once, on its binding's line, saying what to do: not OK there and
+		// failed elsewhere.
+		{"primary down, its last role known", func(f *fakeFleet) {
+			f.set("K2server1", func(s *Server) { s.Health, s.Detail, s.Facts = model.HealthDown, "connection refused", nil })
+		}, nil, []string{
+			"binding old_primary (K2server1 in the document): K2server1 is down: connection refused: start it (its host and its agent) first; every server the procedure uses must answer before it starts"}},
 		{"undeclared service", func(f *fakeFleet) {
 			f.set("K2server1", func(s *Server) {
 				d := *k2Declared
@@ -666,5 +673,36 @@ func TestRefusedApprovalSaysWhatAndWhy(t *testing.T) {
 	want := "the operator did not approve: stop service k2-media-server on K2server1 (the tape is still rolling)"
 	if !strings.Contains(out.Summary, want) || strings.Contains(out.Summary, "?") {
 		t.Errorf("summary lacks %q (or asks a question):\n%s", want, out.Summary)
+	}
+}
+
+// A preflight's blocker is what must change on the servers, not what the
+// operator gives when starting: a supervised procedure with no supervisor
+// named yet is ready as far as the fleet goes; a server down blocks it.
+func TestPreflightBlockerIsTheFleetsNotTheOperators(t *testing.T) {
+	ctx := context.Background()
+	p := builtin(t, "k2san-recover-from-failover")
+	f := newK2()
+	f.servers[0].System, f.servers[1].System = "k2-san", "k2-san"
+	f.set("K2server1", func(s *Server) { s.Role = model.RoleOutOfService })
+	f.set("K2server2", func(s *Server) { s.Role = model.RolePrimary })
+	r := newRig(t, f)
+	pf, err := r.eng.Preflight(ctx, p, k2Options()) // no supervisor named
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.OK() {
+		t.Fatal("a supervised procedure passed its preflight without a supervisor")
+	}
+	if c, blocked := pf.Blocker(); blocked {
+		t.Errorf("blocked by %s: %s; want only the supervisor missing, which is the operator's to give", c.Name, c.Detail)
+	}
+	f.set("K2server2", func(s *Server) { s.Health, s.Detail = model.HealthDown, "no answer from the host in time" })
+	pf, err = r.eng.Preflight(ctx, p, k2Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, blocked := pf.Blocker(); !blocked || !strings.Contains(c.Detail, "K2server2 is down: no answer from the host in time: start it") {
+		t.Errorf("with the primary down the blocker is %+v (%v)", c, blocked)
 	}
 }

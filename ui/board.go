@@ -359,6 +359,9 @@ type systemGroup struct {
 	reasons   *widget.Label     // the reasons the headline does not say
 	next      *widget.Button    // the procedure the verdict calls for
 	nextID    string            // its id
+	nextTitle string            // its title
+	ready     *Readiness        // what its preflight found, once it ran
+	nextWhy   *widget.Label     // why it cannot start yet
 	alarmLine fyne.CanvasObject // hidden while the system is healthy
 	tint      *canvas.Rectangle // the card's alarm colour, faint
 	card      fyne.CanvasObject
@@ -374,6 +377,7 @@ func newSystemGroup(key string) *systemGroup {
 		alarm:     widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		alarmIcon: widget.NewIcon(nil),
 		reasons:   widget.NewLabel(""),
+		nextWhy:   widget.NewLabel(""),
 		tint:      canvas.NewRectangle(color.Transparent),
 	}
 	g.next = widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() {
@@ -389,6 +393,10 @@ func newSystemGroup(key string) *systemGroup {
 	g.reasons.Wrapping = fyne.TextWrapWord
 	g.reasons.SizeName = theme.SizeNameCaptionText
 	g.reasons.Hide()
+	g.nextWhy.Wrapping = fyne.TextWrapWord
+	g.nextWhy.SizeName = theme.SizeNameCaptionText
+	g.nextWhy.Importance = widget.WarningImportance
+	g.nextWhy.Hide()
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameHeaderBackground))
 	bg.CornerRadius = theme.Size(theme.SizeNameInputRadius)
 	g.tint.CornerRadius = bg.CornerRadius
@@ -397,7 +405,7 @@ func newSystemGroup(key string) *systemGroup {
 	head := container.NewBorder(nil, nil, g.title, nil, g.subtitle)
 	// The next step sits at the end of the verdict's line: a line of its
 	// own would cost a fleet's card a row.
-	g.alarmLine = container.NewVBox(container.NewBorder(nil, nil, g.alarmIcon, container.NewVBox(g.next), g.alarm), g.reasons)
+	g.alarmLine = container.NewVBox(container.NewBorder(nil, nil, g.alarmIcon, container.NewVBox(g.next), g.alarm), g.reasons, g.nextWhy)
 	g.alarmLine.Hide()
 	if key == notPaired {
 		g.subtitle.SetText("pair to watch: they count in no system's verdict")
@@ -445,12 +453,55 @@ func (g *systemGroup) showVerdict(v *model.SystemVerdict, nextTitle string, now 
 	}
 	setText(g.reasons, reasons)
 	setVisible(g.reasons, reasons != "")
-	g.nextID = v.Next
-	if v.Next != "" {
-		g.next.SetText("Next: " + nextTitle + "…")
+	if g.nextID != v.Next {
+		g.ready = nil // another procedure: its preflight has not run
 	}
+	g.nextID, g.nextTitle = v.Next, nextTitle
+	g.showNext()
 	setVisible(g.next, v.Next != "")
 	setVisible(g.alarmLine, true)
+}
+
+// showNext draws the next step with what its preflight found: ready, or
+// blocked and why, or nothing yet.
+func (g *systemGroup) showNext() {
+	text, why := "Next: "+g.nextTitle+"…", ""
+	switch {
+	case g.nextID == "":
+	case g.ready == nil:
+	case g.ready.Ready:
+		text = "Next: " + g.nextTitle + " (ready)…"
+	default:
+		text = "Next: " + g.nextTitle + " (blocked)…"
+		why = "Before the next step: " + g.ready.Blocked
+	}
+	if g.next.Text != text {
+		g.next.SetText(text)
+	}
+	setText(g.nextWhy, why)
+	setVisible(g.nextWhy, why != "")
+}
+
+// ShowReadiness shows what the preflight of procedure id found on system,
+// if that is still the system's next step.
+func (b *Board) ShowReadiness(system, id string, r Readiness) {
+	g := b.groups[system]
+	if g == nil || g.nextID != id {
+		return
+	}
+	g.ready = &r
+	g.showNext()
+}
+
+// NextSteps lists each system's next step, by system.
+func (b *Board) NextSteps() map[string]string {
+	out := map[string]string{}
+	for system, v := range b.verdicts {
+		if v.Next != "" {
+			out[system] = v.Next
+		}
+	}
+	return out
 }
 
 func (g *systemGroup) remove(row *serverRow) {

@@ -84,6 +84,44 @@ type View struct {
 	// title is the window's own title, to which the systems that are not
 	// healthy are added, so that the taskbar says what is wrong.
 	title string
+
+	// procedures runs the preflight of the systems' next steps, which the
+	// cards show as ready or blocked; nil without procedures.
+	procedures *Procedures
+	checking   map[string]bool // systems whose next step's preflight runs now
+	ticks      int             // since the next steps were last checked
+}
+
+// nextCheckEvery is how many ticks (seconds) apart the preflights of the
+// systems' next steps run again: the fleet changes without a new verdict.
+const nextCheckEvery = 15
+
+// checkNextSteps runs the preflight of every system's next step, one at a
+// time per system, on goroutines of their own; the cards show what each
+// found.
+func (v *View) checkNextSteps() {
+	if v.procedures == nil {
+		return
+	}
+	for system, id := range v.board.NextSteps() {
+		if v.checking[system] {
+			continue
+		}
+		v.checking[system] = true
+		env, procs := v.env, v.procedures
+		started := env.requests.goRequest(func() {
+			r, err := procs.Readiness(env.ctx, system, id)
+			env.do(func() {
+				delete(v.checking, system)
+				if err == nil {
+					v.board.ShowReadiness(system, id, r)
+				}
+			})
+		})
+		if !started {
+			delete(v.checking, system)
+		}
+	}
 }
 
 // selection is the selected server's id: set on the UI goroutine, read by
@@ -169,6 +207,7 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 		v.board.ProcedureTitle = c.Procedures.Title
 		v.board.OnNext = func(system, id string) { c.Procedures.OpenProcedure(system, id) }
 		v.board.ApplyVerdicts(c.Feed.Verdicts()) // again, with the titles
+		v.procedures, v.checking = c.Procedures, map[string]bool{}
 	}
 	v.showTitle()
 	v.board.OnSelect = v.Select
@@ -210,6 +249,7 @@ func startConsole(ctx context.Context, w fyne.Window, c Console, l loop) *View {
 	if v.alerts != nil {
 		v.alerts.load()
 	}
+	v.checkNextSteps()
 	go func() {
 		defer cancel()
 		defer cancelVerdicts()
@@ -386,6 +426,10 @@ func (v *View) apply(batch []model.ServerView, id string, st actions.Status, hav
 
 func (v *View) tick(id string, st actions.Status, have bool) {
 	v.board.RefreshTimes()
+	if v.ticks++; v.ticks >= nextCheckEvery {
+		v.ticks = 0
+		v.checkNextSteps()
+	}
 	if v.pane != nil {
 		v.pane.RefreshTimes()
 	}

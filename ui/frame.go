@@ -147,6 +147,7 @@ func (v *View) draw(f frame) {
 	if len(f.verdicts) > 0 {
 		v.board.ApplyVerdicts(f.verdicts)
 		v.showTitle()
+		v.checkNextSteps()
 	}
 	if len(f.events) > 0 {
 		v.addEvents(f.events)

@@ -78,6 +78,37 @@ func NewProcedures(ctx context.Context, a fyne.App, desk ProcedureDesk) *Procedu
 // Title is the title of the procedure with id, or id.
 func (p *Procedures) Title(id string) string { return p.desk.ProcedureTitle(id) }
 
+// Readiness is whether a procedure can start on a system now, as its
+// preflight finds the fleet: ready, or blocked and why. What the operator
+// gives when starting (parameters, the supervisor) does not count.
+type Readiness struct {
+	Ready   bool
+	Blocked string // the first check of the fleet that failed, in words
+}
+
+// Readiness runs the preflight of procedure id on system. It reads the
+// servers: call it off the UI goroutine.
+func (p *Procedures) Readiness(ctx context.Context, system, id string) (Readiness, error) {
+	entries, err := p.desk.Procedures(ctx, system)
+	if err != nil {
+		return Readiness{}, err
+	}
+	for _, e := range entries {
+		if e.Procedure.ID != id {
+			continue
+		}
+		pf, err := p.desk.Engine(nil, nil).Preflight(ctx, e.Procedure, procedure.Options{System: system, Operator: p.desk.OperatorName()})
+		if err != nil {
+			return Readiness{}, err
+		}
+		if c, blocked := pf.Blocker(); blocked {
+			return Readiness{Blocked: c.Detail}, nil
+		}
+		return Readiness{Ready: true}, nil
+	}
+	return Readiness{}, fmt.Errorf("no procedure %s for %s", id, system)
+}
+
 // OnRunEnded adds fn to what is called, on the UI goroutine, when a run
 // of any wizard ends or stops: the history shown elsewhere changed.
 func (p *Procedures) OnRunEnded(fn func()) { p.listeners = append(p.listeners, fn) }

@@ -744,3 +744,46 @@ func TestWizardRehearsal(t *testing.T) {
 		t.Errorf("the list after the rehearsal:\n%s", labelText(w2.holder))
 	}
 }
+
+// A card's next step shows what its preflight finds on the fleet: ready,
+// or blocked with why, in words; the supervisor the procedure needs is
+// the operator's to name when starting, and blocks nothing here.
+func TestCardNextStepShowsItsPreflight(t *testing.T) {
+	fleet := newMemFleet(model.RolePrimary, model.RoleStandby)
+	rig := newWizardRig(t, fleet)
+	var views []model.ServerView
+	for _, s := range fleet.servers {
+		views = append(views, model.ServerView{ID: s.ID, Name: s.Name, System: "drill", Profile: "drill", Paired: true, Role: s.Role, Health: model.HealthUp})
+	}
+	feed := newFakeFeed(0, views...)
+	next := model.SystemVerdict{System: "drill", Profile: "drill", Verdict: model.VerdictDegraded, Severity: model.SeverityWarning,
+		Summary: "beta keeps changing", Next: "drill-switch-over", Reasons: []model.Reason{}}
+	feed.verdictsAtStart = []model.SystemVerdict{next}
+	w := test.NewTempWindow(t, widget.NewLabel("starting"))
+	vctx, cancel := context.WithCancel(context.Background())
+	v := startConsole(vctx, w, Console{Feed: feed, Operator: newFakeOperator(), Procedures: rig.procs},
+		loop{now: time.Now, ticks: make(chan time.Time), stop: func() {}, do: rig.q.do})
+	w.SetContent(v)
+	t.Cleanup(func() {
+		cancel()
+		waitClosed(t, feed.cancelled, "the feed's cancel")
+	})
+	g := v.board.groups["drill"]
+	rig.q.waitFor(t, "the next step ready", func() bool {
+		return g.next.Text == "Next: Switch the service over to the spare server (ready)…"
+	})
+	if g.nextWhy.Visible() {
+		t.Errorf("a ready next step says %q", g.nextWhy.Text)
+	}
+
+	// The spare goes: the next step is blocked, and the card says why.
+	fleet.mu.Lock()
+	fleet.servers[1].Health, fleet.servers[1].Detail = model.HealthDown, "no answer from the host in time"
+	fleet.mu.Unlock()
+	next.Summary = "beta is down"
+	feed.verdicts <- next
+	rig.q.waitFor(t, "the next step blocked", func() bool { return strings.HasSuffix(g.next.Text, "(blocked)…") })
+	if !g.nextWhy.Visible() || !strings.Contains(g.nextWhy.Text, "beta is down: no answer from the host in time: start it") {
+		t.Errorf("the blocked next step says %q (visible %v)", g.nextWhy.Text, g.nextWhy.Visible())
+	}
+}
