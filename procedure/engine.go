@@ -383,7 +383,9 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 	// expects them failed.
 	for _, s := range servers {
 		switch {
-		case !expectDown[s.ID] || slices.ContainsFunc(lines, func(l boundLine) bool { return slices.ContainsFunc(l.matched, func(m Server) bool { return m.ID == s.ID }) }) && !tolerated[s.ID]:
+		case !expectDown[s.ID] || slices.ContainsFunc(lines, func(l boundLine) bool {
+			return slices.ContainsFunc(l.matched, func(m Server) bool { return m.ID == s.ID })
+		}) && !tolerated[s.ID]:
 			// Up, or said on its binding's line.
 		case tolerated[s.ID]:
 			add("server "+s.Name, true, "is %s, as the procedure expects of a failed server", s.healthText())
