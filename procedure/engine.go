@@ -416,9 +416,11 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 		}
 	}
 
-	// The checks before the first step that can change anything.
+	// The checks before the first step that can change anything: an
+	// action, and a step the operator does by hand (a confirm: "Start up
+	// K2server1"), after which a check reads another world.
 	for _, st := range p.Steps {
-		if st.Type == StepAction || st.Type == StepBranch || st.Type == StepVerify || st.Type == StepWait ||
+		if st.Type == StepAction || st.Type == StepBranch || st.Type == StepVerify || st.Type == StepWait || st.Type == StepConfirm ||
 			(st.Type == StepChoose && slices.ContainsFunc(st.Choices, func(c Choice) bool { return c.Goto != "" })) {
 			break
 		}

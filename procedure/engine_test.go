@@ -697,6 +697,16 @@ func TestPreflightBlockerIsTheFleetsNotTheOperators(t *testing.T) {
 	if c, blocked := pf.Blocker(); blocked {
 		t.Errorf("blocked by %s: %s; want only the supervisor missing, which is the operator's to give", c.Name, c.Detail)
 	}
+	// Right after the failover K2server1 is down: the document's step 2
+	// has the operator start it, and the check after that step waits for
+	// it. Preflight does not judge that check before the operator's step.
+	f.set("K2server1", func(s *Server) { s.Role, s.Health, s.Detail = model.RoleUnknown, model.HealthDown, "connection refused" })
+	if pf, err = r.eng.Preflight(ctx, p, k2Options()); err != nil {
+		t.Fatal(err)
+	}
+	if c, blocked := pf.Blocker(); blocked {
+		t.Errorf("right after the failover the recovery is blocked by %s: %s", c.Name, c.Detail)
+	}
 	f.set("K2server2", func(s *Server) { s.Health, s.Detail = model.HealthDown, "no answer from the host in time" })
 	pf, err = r.eng.Preflight(ctx, p, k2Options())
 	if err != nil {

@@ -140,6 +140,11 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		}
 	}
 	var err error
+	// Members find their files from their own state directories: a
+	// relative path would be taken from there a second time.
+	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
+		return nil, fmt.Errorf("fleet state directory: %w", err)
+	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("fleet state directory %s: %w", o.StateDir, err)
 	}
