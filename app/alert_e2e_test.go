@@ -16,6 +16,18 @@ import (
 	"github.com/vigilops/vigil/monitor"
 )
 
+// setAlerts runs `vigil alert set` on data for the test's SMTP server,
+// with STARTTLS, to oncall@example.com, coalescing what follows the first
+// email of an incident for coalesce.
+func setAlerts(t *testing.T, data string, srv *alerttest.Server, coalesce string) {
+	t.Helper()
+	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
+		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
+		"--coalesce", coalesce, "--data", data); code != 0 {
+		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 // mailBody is a message's body, decoded.
 func mailBody(t *testing.T, raw []byte) string {
 	t.Helper()
@@ -75,11 +87,7 @@ func TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
-	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
-		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
-		"--coalesce", "2s", "--data", data); code != 0 {
-		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
-	}
+	setAlerts(t, data, srv, "2s")
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
 
 	c, updates, _ := testConsole(t, data)
@@ -139,11 +147,7 @@ func TestFlappingServerSendsOneFlappingAlert(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
-	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
-		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
-		"--coalesce", "5s", "--data", data); code != 0 {
-		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
-	}
+	setAlerts(t, data, srv, "5s")
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
 	c, updates, byID := testConsole(t, data)
 	events, cancel := c.mon.SubscribeEvents()

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,11 +76,7 @@ func TestK2FailoverAmongStrangers(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
-	if code, out, errOut := runVigil("alert", "set", "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(srv.Port),
-		"--tls", "starttls", "--ca-file", srv.CAFile, "--from", "vigil@example.com", "--to", "oncall@example.com",
-		"--coalesce", "2s", "--data", data); code != 0 {
-		t.Fatalf("vigil alert set: exit %d\n%s%s", code, out, errOut)
-	}
+	setAlerts(t, data, srv, "2s")
 	// At twice the document's speed the backup waits 5 s for the lost
 	// heartbeat: the failover is long enough to be seen, and mailed, on
 	// its own.

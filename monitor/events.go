@@ -71,35 +71,15 @@ func (m *Monitor) storeEvents(ctx context.Context) {
 func (m *Monitor) publishEvent(e model.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, ch := range m.evSubs {
-		select {
-		case ch <- e:
-		default:
-			if !m.evDropped {
-				m.evDropped = true
-				m.log.Warn("an event subscriber is falling behind; it missed events (they are in the store)")
-			}
-		}
-	}
+	m.events.send(e, m.log)
 }
 
 // SubscribeEvents delivers every event stored from now on, in order, until
 // cancel is called. The channel is closed after cancel.
 func (m *Monitor) SubscribeEvents() (<-chan model.Event, func()) {
-	ch := make(chan model.Event, subscriberBuffer)
 	m.mu.Lock()
-	id := m.nextSub
-	m.nextSub++
-	m.evSubs[id] = ch
-	m.mu.Unlock()
-	return ch, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if _, ok := m.evSubs[id]; ok {
-			delete(m.evSubs, id)
-			close(ch)
-		}
-	}
+	defer m.mu.Unlock()
+	return m.events.subscribe(&m.mu)
 }
 
 func (m *Monitor) tick(ctx context.Context) {

@@ -76,9 +76,7 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	servers map[string]*tracked
-	subs    map[int]chan model.ServerView
-	nextSub int
-	dropped bool // a subscriber fell behind; logged once
+	views   fanout[model.ServerView]
 
 	ctx     context.Context // Run's; nil until Run starts
 	wg      sync.WaitGroup
@@ -92,11 +90,8 @@ type Monitor struct {
 	det       *Detector     // guarded by mu
 	evQueue   []model.Event // events not yet stored, oldest first; guarded by mu
 	evWake    chan struct{} // a token when evQueue has grown
-	evSubs    map[int]chan model.Event
-	evDropped bool
-
-	verdictSubs    map[int]chan model.SystemVerdict
-	verdictDropped bool
+	events    fanout[model.Event]
+	verdicts  fanout[model.SystemVerdict]
 }
 
 // note is what the monitor says of a server beside what the store keeps:
@@ -128,14 +123,14 @@ func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
 		store: store, cert: cert, log: log, Silence: DefaultSilence, Connect: DefaultConnect,
 		servers: map[string]*tracked{},
-		subs:    map[int]chan model.ServerView{},
+		views:   fanout[model.ServerView]{missed: "some updates of servers"},
 		pending: make(chan discovery.Sighting, 256),
 		started: make(chan struct{}),
 		seen:    map[string]model.Seen{},
 		evWake:  make(chan struct{}, 1),
-		evSubs:  map[int]chan model.Event{},
 
-		verdictSubs: map[int]chan model.SystemVerdict{},
+		events:   fanout[model.Event]{missed: "events (they are in the store)"},
+		verdicts: fanout[model.SystemVerdict]{missed: "some changes of verdict"},
 	}
 }
 
@@ -687,16 +682,7 @@ func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 	if old.Role != v.Role || old.Health != v.Health {
 		m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", v.Detail)
 	}
-	for _, ch := range m.subs {
-		select {
-		case ch <- v:
-		default:
-			if !m.dropped {
-				m.dropped = true
-				m.log.Warn("a status subscriber is falling behind; some updates were skipped")
-			}
-		}
-	}
+	m.views.send(v, m.log)
 }
 
 // expiredLocked says whether v is a server known only from mDNS that has
@@ -746,19 +732,7 @@ func (m *Monitor) Snapshot() []model.ServerView {
 // Subscribe delivers every later change of a server until cancel is called;
 // the channel is closed then.
 func (m *Monitor) Subscribe() (<-chan model.ServerView, func()) {
-	ch := make(chan model.ServerView, subscriberBuffer)
 	m.mu.Lock()
-	id := m.nextSub
-	m.nextSub++
-	m.subs[id] = ch
-	m.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			m.mu.Lock()
-			delete(m.subs, id)
-			m.mu.Unlock()
-			close(ch)
-		})
-	}
+	defer m.mu.Unlock()
+	return m.views.subscribe(&m.mu)
 }

@@ -19,20 +19,9 @@ func (m *Monitor) Verdicts() []model.SystemVerdict {
 // longer judged (its last watched server left it) comes as a verdict with
 // its name alone.
 func (m *Monitor) SubscribeVerdicts() (<-chan model.SystemVerdict, func()) {
-	ch := make(chan model.SystemVerdict, subscriberBuffer)
 	m.mu.Lock()
-	id := m.nextSub
-	m.nextSub++
-	m.verdictSubs[id] = ch
-	m.mu.Unlock()
-	return ch, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if _, ok := m.verdictSubs[id]; ok {
-			delete(m.verdictSubs, id)
-			close(ch)
-		}
-	}
+	defer m.mu.Unlock()
+	return m.verdicts.subscribe(&m.mu)
 }
 
 // publishVerdictsLocked hands the verdicts the detector changed to the
@@ -42,15 +31,6 @@ func (m *Monitor) publishVerdictsLocked() {
 		return
 	}
 	for _, v := range m.det.Changed() {
-		for _, ch := range m.verdictSubs {
-			select {
-			case ch <- v:
-			default:
-				if !m.verdictDropped {
-					m.verdictDropped = true
-					m.log.Warn("a verdict subscriber is falling behind; some updates were skipped")
-				}
-			}
-		}
+		m.verdicts.send(v, m.log)
 	}
 }

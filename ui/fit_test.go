@@ -75,24 +75,10 @@ func TestDemoFleetFitsWithoutScrolling(t *testing.T) {
 	w := test.NewTempWindow(t, tabs)
 	w.Resize(fyne.NewSize(1280, 800))
 	var scroll *container.Scroll
-	var find func(o fyne.CanvasObject)
-	find = func(o fyne.CanvasObject) {
-		switch x := o.(type) {
-		case *container.Scroll:
-			if scroll == nil {
-				scroll = x
-			}
-		case *fyne.Container:
-			for _, c := range x.Objects {
-				find(c)
-			}
-		case fyne.Widget:
-			for _, c := range test.WidgetRenderer(x).Objects() {
-				find(c)
-			}
-		}
-	}
-	find(b)
+	eachVisible(b, func(o fyne.CanvasObject) bool {
+		scroll, _ = o.(*container.Scroll)
+		return scroll == nil
+	})
 	if scroll == nil {
 		t.Fatal("the board has no scrolling part")
 	}

@@ -86,28 +86,38 @@ func TestPaneShowsPeersAndLag(t *testing.T) {
 // labelWith finds the visible label showing text in o.
 func labelWith(o fyne.CanvasObject, text string) *widget.Label {
 	var found *widget.Label
-	var walk func(o fyne.CanvasObject)
-	walk = func(o fyne.CanvasObject) {
-		if !o.Visible() || found != nil {
-			return
+	eachVisible(o, func(o fyne.CanvasObject) bool {
+		if l, ok := o.(*widget.Label); ok && l.Text == text {
+			found = l
 		}
-		switch x := o.(type) {
-		case *widget.Label:
-			if x.Text == text {
-				found = x
-			}
-		case *fyne.Container:
-			for _, c := range x.Objects {
-				walk(c)
-			}
-		case fyne.Widget:
-			for _, c := range test.WidgetRenderer(x).Objects() {
-				walk(c)
-			}
+		return found == nil
+	})
+	return found
+}
+
+// eachVisible calls visit with o and every visible object in it, depth
+// first, until visit returns false.
+func eachVisible(o fyne.CanvasObject, visit func(fyne.CanvasObject) bool) bool {
+	if !o.Visible() {
+		return true
+	}
+	if !visit(o) {
+		return false
+	}
+	var children []fyne.CanvasObject
+	switch x := o.(type) {
+	case *widget.Label:
+	case *fyne.Container:
+		children = x.Objects
+	case fyne.Widget:
+		children = test.WidgetRenderer(x).Objects()
+	}
+	for _, c := range children {
+		if !eachVisible(c, visit) {
+			return false
 		}
 	}
-	walk(o)
-	return found
+	return true
 }
 
 // A system's card draws the verdict the feed brings, whatever its rows

@@ -250,6 +250,23 @@ func newWizardRig(t *testing.T, fleet *memFleet) *wizardRig {
 	return rig
 }
 
+// startView starts the console's view over feed with the rig's
+// procedures, in a window of its own, until the test ends.
+func (rig *wizardRig) startView(feed *fakeFeed) (*View, fyne.Window) {
+	t := rig.t
+	t.Helper()
+	w := test.NewTempWindow(t, widget.NewLabel("starting"))
+	vctx, cancel := context.WithCancel(context.Background())
+	v := startConsole(vctx, w, Console{Feed: feed, Operator: newFakeOperator(), Procedures: rig.procs},
+		loop{now: time.Now, ticks: make(chan time.Time), stop: func() {}, do: rig.q.do})
+	w.SetContent(v)
+	t.Cleanup(func() {
+		cancel()
+		waitClosed(t, feed.cancelled, "the feed's cancel")
+	})
+	return v, w
+}
+
 // startDrill opens the wizard, picks the drill, names the supervisor and
 // starts the run after its preflight.
 func (rig *wizardRig) startDrill(supervisor string) *Wizard {
@@ -667,15 +684,7 @@ func TestWizardProceduresTabAndResumeOffer(t *testing.T) {
 
 	feed := newFakeFeed(0, model.ServerView{ID: "ag-alpha", Name: "alpha", System: "drill", Profile: "drill", Paired: true,
 		Role: model.RolePrimary, Health: model.HealthUp})
-	w := test.NewTempWindow(t, widget.NewLabel("starting"))
-	vctx, cancel := context.WithCancel(ctx)
-	v := startConsole(vctx, w, Console{Feed: feed, Operator: newFakeOperator(), Procedures: rig.procs},
-		loop{now: time.Now, ticks: make(chan time.Time), stop: func() {}, do: rig.q.do})
-	w.SetContent(v)
-	t.Cleanup(func() {
-		cancel()
-		waitClosed(t, feed.cancelled, "the feed's cancel")
-	})
+	v, w := rig.startView(feed)
 
 	rig.procs.OfferResume(w)
 	rig.q.waitFor(t, "the offer to resume", func() bool { return w.Canvas().Overlays().Top() != nil })
@@ -759,15 +768,7 @@ func TestCardNextStepShowsItsPreflight(t *testing.T) {
 	next := model.SystemVerdict{System: "drill", Profile: "drill", Verdict: model.VerdictDegraded, Severity: model.SeverityWarning,
 		Summary: "beta keeps changing", Next: "drill-switch-over", Reasons: []model.Reason{}}
 	feed.verdictsAtStart = []model.SystemVerdict{next}
-	w := test.NewTempWindow(t, widget.NewLabel("starting"))
-	vctx, cancel := context.WithCancel(context.Background())
-	v := startConsole(vctx, w, Console{Feed: feed, Operator: newFakeOperator(), Procedures: rig.procs},
-		loop{now: time.Now, ticks: make(chan time.Time), stop: func() {}, do: rig.q.do})
-	w.SetContent(v)
-	t.Cleanup(func() {
-		cancel()
-		waitClosed(t, feed.cancelled, "the feed's cancel")
-	})
+	v, _ := rig.startView(feed)
 	g := v.board.groups["drill"]
 	rig.q.waitFor(t, "the next step ready", func() bool {
 		return g.next.Text == "Next: Switch the service over to the spare server (ready)…"
