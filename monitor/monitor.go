@@ -87,11 +87,11 @@ type Monitor struct {
 	// watchers; seenWriting is what writeSeen is storing now. Guarded by mu.
 	seen, seenWriting map[string]model.Seen
 
-	det       *Detector     // guarded by mu
-	evQueue   []model.Event // events not yet stored, oldest first; guarded by mu
-	evWake    chan struct{} // a token when evQueue has grown
-	events    fanout[model.Event]
-	verdicts  fanout[model.SystemVerdict]
+	det      *Detector     // guarded by mu
+	evQueue  []model.Event // events not yet stored, oldest first; guarded by mu
+	evWake   chan struct{} // a token when evQueue has grown
+	events   fanout[model.Event]
+	verdicts fanout[model.SystemVerdict]
 }
 
 // note is what the monitor says of a server beside what the store keeps:

@@ -700,7 +700,9 @@ func TestPreflightBlockerIsTheFleetsNotTheOperators(t *testing.T) {
 	// Right after the failover K2server1 is down: the document's step 2
 	// has the operator start it, and the check after that step waits for
 	// it. Preflight does not judge that check before the operator's step.
-	f.set("K2server1", func(s *Server) { s.Role, s.Health, s.Detail = model.RoleUnknown, model.HealthDown, "connection refused" })
+	f.set("K2server1", func(s *Server) {
+		s.Role, s.Health, s.Detail = model.RoleUnknown, model.HealthDown, "connection refused"
+	})
 	if pf, err = r.eng.Preflight(ctx, p, k2Options()); err != nil {
 		t.Fatal(err)
 	}
