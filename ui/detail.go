@@ -209,7 +209,7 @@ func outcomeLine(server string, req actions.Request, r actions.Result, err error
 		}
 		return fmt.Sprintf("%s refused to %s: %s", server, lowerFirst(what), reason), widget.DangerImportance
 	case err != nil:
-		return fmt.Sprintf("Not sent to %s: %v", server, err), widget.DangerImportance
+		return fmt.Sprintf("Not sent to %s: %s", server, actions.Explain(err)), widget.DangerImportance
 	}
 	switch r.State {
 	case actions.StateDone:

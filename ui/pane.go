@@ -800,7 +800,7 @@ func (p *ServerPane) finish(server string, req actions.Request, kind sendKind, r
 		text = resultText(ae.Result)
 	case err != nil:
 		p.retry = nil
-		text = ""
+		text = err.Error() // the error itself, below the words
 	default:
 		p.retry = nil
 	}
