@@ -417,10 +417,11 @@ func (e *Engine) Preflight(ctx context.Context, p *Procedure, o Options) (Prefli
 	}
 
 	// The checks before the first step that can change anything: an
-	// action, and a step the operator does by hand (a confirm: "Start up
-	// K2server1"), after which a check reads another world.
+	// action, and a step the operator does by hand (a confirm marked
+	// by_hand: "Start up K2server1"), after which a check reads another
+	// world.
 	for _, st := range p.Steps {
-		if st.Type == StepAction || st.Type == StepBranch || st.Type == StepVerify || st.Type == StepWait || st.Type == StepConfirm ||
+		if st.Type == StepAction || st.Type == StepBranch || st.Type == StepVerify || st.Type == StepWait || st.ByHand ||
 			(st.Type == StepChoose && slices.ContainsFunc(st.Choices, func(c Choice) bool { return c.Goto != "" })) {
 			break
 		}

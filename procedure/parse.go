@@ -472,7 +472,7 @@ var stepKeys = map[StepType][]string{
 	StepAction:    {"server", "action", "params", "destructive", "timeout"},
 	StepVerify:    {"condition", "timeout", "hold"},
 	StepWait:      {"condition", "timeout", "hold", "progress"},
-	StepConfirm:   {"prompt"},
+	StepConfirm:   {"prompt", "by_hand"},
 	StepSupervise: {"prompt"},
 	StepChoose:    {"var", "prompt", "choices", "default"},
 	StepBranch:    {"condition", "goto"},
@@ -589,6 +589,12 @@ func (ps *parser) step(st *Step, m map[string]*yaml.Node, n *yaml.Node, field st
 	switch st.Type {
 	case StepAction:
 		return ps.action(st, m, n, field)
+	case StepConfirm:
+		if v := m["by_hand"]; v != nil {
+			if st.ByHand, err = ps.boolean(v, field+".by_hand"); err != nil {
+				return err
+			}
+		}
 	case StepWait:
 		if v := m["progress"]; v != nil {
 			if st.Progress, err = ps.factRef(v, field+".progress"); err != nil {

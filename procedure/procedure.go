@@ -164,6 +164,10 @@ type Step struct {
 
 	// confirm
 	Prompt string
+	// ByHand: the operator changes something by hand at this step ("Start
+	// up K2server1"), so the checks after it read another world than the
+	// one before it; preflight judges no check past it.
+	ByHand bool
 
 	// choose
 	Var     string
