@@ -296,6 +296,11 @@ func (s *sqlServer) run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// Jobs.ini is read before any job runs, not after: a job disabled
+		// before it was due must not run once more on the old settings, which
+		// at a high simulated speed is an hour of log restored after the
+		// operator stopped it.
+		s.reloadJobs()
 		now := clock.Now()
 		ran := false
 		for _, j := range []job{s.jobs.backup, s.jobs.ship, s.jobs.restore} {
@@ -310,7 +315,6 @@ func (s *sqlServer) run(ctx context.Context) error {
 			}
 		}
 		if ran || time.Since(lastHouse) >= monitorEvery {
-			s.reloadJobs()
 			s.writeMonitor()
 			lastHouse = time.Now()
 		}
