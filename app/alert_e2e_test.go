@@ -84,7 +84,7 @@ func nextEvent(t *testing.T, events <-chan model.Event, kind, server string) mod
 // next email says the system failed over and names the procedure to run.
 // Each transition is in one email, and nothing is sent twice.
 func TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged(t *testing.T) {
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	t.Parallel()
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
 	setAlerts(t, data, srv, "2s")
@@ -144,7 +144,7 @@ func TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged(t *testing.T) {
 // and again within the flapping window makes one flapping event and one
 // alert about it, not a storm; its later flips are not mailed one by one.
 func TestFlappingServerSendsOneFlappingAlert(t *testing.T) {
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	t.Parallel()
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
 	setAlerts(t, data, srv, "5s")

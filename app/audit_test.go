@@ -15,6 +15,7 @@ import (
 // Every request an agent receives, done or refused, reaches the console's
 // store from the agent's audit log, once, and stays there across restarts.
 func TestAgentAuditIsMirroredIntoTheConsoleStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(cfgPath, []byte(`name: audited

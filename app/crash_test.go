@@ -20,6 +20,7 @@ import (
 // the same request id: the answer is indeterminate and the command never
 // runs a second time.
 func TestAgentKilledMidActionReportsIndeterminate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs.txt")
 	cfgPath := filepath.Join(dir, "agent.yaml")

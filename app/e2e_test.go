@@ -30,6 +30,10 @@ var vigilBin, vigilAlone string
 const envTestBins = "VIGIL_TEST_BINS"
 
 func TestMain(m *testing.M) {
+	// No Secret Service for any test: the SMTP password goes to the file
+	// fallback, and no test waits on a keyring (os.Setenv, not t.Setenv,
+	// so that the tests that send email can run in parallel).
+	os.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	if dir := os.Getenv(envTestBins); dir != "" {
 		vigilBin = filepath.Join(dir, "vigil")
 		vigilAlone = filepath.Join(dir, "alone", "vigil")
@@ -387,6 +391,7 @@ func TestBadInputExitsTwoWithAClearError(t *testing.T) {
 // processes: a frozen agent (SIGSTOP) is unreachable, then up again when it
 // thaws; a killed one (SIGKILL) is down.
 func TestFrozenAndKilledAgents(t *testing.T) {
+	t.Parallel()
 	_, members, _ := startFleet(t, "redstor")
 	c, updates, byID := testConsole(t, t.TempDir())
 	for _, m := range members {

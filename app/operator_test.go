@@ -22,6 +22,7 @@ import (
 // without editing twice; an unpaired server is refused before anything is
 // sent.
 func TestOperatorPreviewsThenAppliesOnARealAgent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	settings := filepath.Join(dir, "as")
 	os.MkdirAll(settings, 0o755)

@@ -31,6 +31,7 @@ const partitionHold = 30 * time.Second
 // (which would make a second primary) and calls no key changed, and says
 // why it cannot tell. Freezing A then makes B lose it too, and A is down.
 func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
+	t.Parallel()
 	lab, inside := netlab.Enter(t, "console", "console", "A", "B")
 	if !inside {
 		return

@@ -73,7 +73,7 @@ func reasonTexts(v model.SystemVerdict) string {
 // primaries; the strangers, announced only, count in no verdict; each
 // transition is mailed once.
 func TestK2FailoverAmongStrangers(t *testing.T) {
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	t.Parallel()
 	srv := alerttest.Start(t, alerttest.Options{Mode: alerttest.StartTLS})
 	data := t.TempDir()
 	setAlerts(t, data, srv, "2s")

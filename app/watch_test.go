@@ -49,6 +49,7 @@ func startRoleAgents(t *testing.T, data string, names, roles []string) []*agentP
 // a split brain, a frozen agent, a killed agent, each once and in
 // DESIGN.md's shape.
 func TestWatchPrintsEvents(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
 
