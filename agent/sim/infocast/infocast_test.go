@@ -60,7 +60,12 @@ func gms(t *testing.T, f *simtest.Fleet, member string) string {
 	return st.Facts["gms_address"]
 }
 
-// stays checks that member keeps a role for d.
+// stays checks, polling all along, that member keeps a role for d. The
+// hold is the behaviour under test (a server that hears its Primary does
+// not take over, for several timeouts), so it is a time, but not a wait
+// followed by a check: these fleets run at speed 1, so d is the
+// simulation's own time, and a poll slowed by a busy machine only makes the
+// hold longer.
 func stays(t *testing.T, f *simtest.Fleet, member string, d time.Duration, what string, ok func(actions.Status) bool) {
 	t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
