@@ -28,10 +28,11 @@ func svcScript(t *testing.T, dir, name, body string) string {
 	return path
 }
 
-// svcEventually polls cond until it holds or five seconds pass.
+// svcEventually polls cond until it holds, for up to a minute: on a loaded
+// machine a process takes its time to start and write.
 func svcEventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
