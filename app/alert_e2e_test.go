@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"mime/quotedprintable"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -119,7 +118,7 @@ func TestKilledPrimaryAlertsAtOnceThenSaysWhatChanged(t *testing.T) {
 	}
 
 	// The standby takes over.
-	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
+	agents[1].setRole(t, "primary")
 	nextEvent(t, events, string(model.VerdictFailedOver), "")
 	second := srv.Wait(2, time.Minute)[1]
 	subject, body = alerttest.Header(second.Data, "Subject"), mailBody(t, second.Data)
@@ -170,7 +169,7 @@ func TestFlappingServerSendsOneFlappingAlert(t *testing.T) {
 	// file, and two writes within one poll would be one change.
 	roles := []model.Role{model.RoleOutOfService, model.RoleStandby}
 	for i := 0; i < 12; i++ {
-		os.WriteFile(agents[1].roleFile, []byte(roles[i%2]), 0o644)
+		agents[1].setRole(t, string(roles[i%2]))
 		waitFor(t, updates, 30*time.Second, "K2server2 "+string(roles[i%2]), func() bool { return byID(id2).Role == roles[i%2] })
 	}
 	// Flapping began with the sixth flip: its event came then, before the

@@ -55,7 +55,7 @@ func TestTimelineSourceHasWhatTheMonitorStores(t *testing.T) {
 		}
 	}
 
-	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
+	agents[1].setRole(t, "primary")
 	split := next("split brain", model.EventSplitBrain, "")
 	agents[1].cmd.Process.Kill()
 	down := next("a killed agent", model.EventDown, "K2server2")

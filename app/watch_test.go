@@ -24,6 +24,20 @@ type agentProc struct {
 	cmd            *exec.Cmd
 }
 
+// setRole writes a role agent's role file as a vendor tool should, in one
+// step (a new file renamed over the old), so that the agent never reads
+// it half written, which would be a role of its own.
+func (a *agentProc) setRole(t *testing.T, role string) {
+	t.Helper()
+	tmp := a.roleFile + ".new"
+	if err := os.WriteFile(tmp, []byte(role), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, a.roleFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startRoleAgents runs one agent process per name, all of one k2san
 // system, each with role from roles, and pairs the console in data with
 // them. The console is closed again, so a CLI command can use data.
@@ -102,13 +116,13 @@ func TestWatchPrintsEvents(t *testing.T) {
 	// vigil watch subscribes before its console hears anything, and the
 	// split brain is an event however late it hears the agents: no wait
 	// is needed before the flip.
-	os.WriteFile(agents[1].roleFile, []byte("primary"), 0o644)
+	agents[1].setRole(t, "primary")
 	e := next("split brain", model.EventSplitBrain, "")
 	if e["severity"] != "critical" || e["system"] != "watched" || e["to"] != "split-brain" ||
 		!strings.Contains(e["detail"].(string), "K2server1 and K2server2 claim primary") {
 		t.Errorf("split-brain event %v", e)
 	}
-	os.WriteFile(agents[0].roleFile, []byte("standby"), 0o644)
+	agents[0].setRole(t, "standby")
 	// K2server1 stepped down to standby and K2server2 stays primary: the
 	// system is healthy again.
 	if e := next("split brain resolved", string(model.VerdictHealthy), ""); e["from"] != "split-brain" || e["severity"] != "info" {
