@@ -247,6 +247,7 @@ func (s *server) loop(ctx context.Context, msgs <-chan message, recvErr <-chan e
 	s.heartbeat()
 	beat := time.NewTicker(s.beat)
 	defer beat.Stop()
+	var lastBeat time.Time
 	process := time.NewTicker(s.env.Clock.Wall(time.Second, 250*time.Millisecond))
 	defer process.Stop()
 	for {
@@ -263,6 +264,16 @@ func (s *server) loop(ctx context.Context, msgs <-chan message, recvErr <-chan e
 			s.evaluate(now)
 		case <-beat.C:
 			now := time.Now()
+			if !lastBeat.IsZero() && now.Sub(lastBeat) > 3*s.beat {
+				// This process did not run for a while (a loaded machine, a
+				// frozen process): the peers' messages may still be queued,
+				// and their silence then proves nothing. It counts from now.
+				for _, p := range s.peers {
+					p.heard = now
+				}
+				s.env.Log.Warn("infocast loop stalled; peers' silence counts from now", "stall", now.Sub(lastBeat))
+			}
+			lastBeat = now
 			s.expire(now)
 			s.evaluate(now)
 			s.heartbeat()

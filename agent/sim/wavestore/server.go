@@ -54,6 +54,11 @@ type server struct {
 	restartRequired bool // set with FAILED, cleared only by a restart
 	faults          map[string]string
 
+	// awake is when this process last resumed after a stall (simulated
+	// time): the peers' silence while it did not run proves nothing, so
+	// the standby counts it from here.
+	awake         time.Time
+	lastTickAt    time.Time         // wall clock of the last tick
 	hostHeard     map[int]time.Time // when a peer last said it hosts a logical server
 	hostHeardBy   map[int]string
 	recUntil      map[int]time.Time // the latest recorded second heard of, per logical server
@@ -343,6 +348,13 @@ func (s *server) send(to *net.UDPAddr, m message) {
 
 func (s *server) tick() {
 	now := s.clock.Now()
+	if wall := time.Now(); !s.lastTickAt.IsZero() && wall.Sub(s.lastTickAt) > stallAfter {
+		// Descheduled (a loaded machine, a frozen process): the heartbeats
+		// still queued are news from before now, not silence.
+		s.awake = now
+		s.logf("WARN", "Failover: this server did not run for %s; peers' silence counts from now", wall.Sub(s.lastTickAt).Round(time.Millisecond))
+	}
+	s.lastTickAt = time.Now()
 	if s.rec != nil {
 		if err := s.rec.advance(now); err != nil {
 			s.issue("Capture: cannot write footage: %v", err)
@@ -465,12 +477,12 @@ func (s *server) watch(now time.Time) {
 		if l == 0 {
 			continue
 		}
-		hosted := now.Sub(s.hostHeard[l]) < w
+		hosted := now.Sub(later(s.hostHeard[l], s.awake)) < w
 		var reason string
 		switch {
 		case p.everHeard && p.beat.Status == 99 && p.beat.Hosts != l && now.Sub(p.heard) < w && (s.hostHeardBy[l] == p.name || !hosted):
 			reason = p.name + " reports 99 FAILED"
-		case !hosted && now.Sub(s.contendHeard[l]) >= w:
+		case !hosted && now.Sub(later(s.contendHeard[l], s.awake)) >= w:
 			reason = fmt.Sprintf("%s (logical server %d) not heard for %d s", p.name, l, secs(now.Sub(s.hostHeard[l])))
 		default:
 			continue
@@ -491,6 +503,18 @@ func (s *server) watch(now time.Time) {
 }
 
 func secs(d time.Duration) int { return int(math.Round(d.Seconds())) }
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// stallAfter is how long the loop may go without a tick (it ticks many
+// times a second) before the process counts as having stalled.
+const stallAfter = 500 * time.Millisecond
 
 func (s *server) issueOnce(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
