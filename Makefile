@@ -62,7 +62,7 @@ AGENT_PLATFORMS := linux/amd64 linux/arm64 windows/amd64
 AGENT_TEST_PLATFORMS := linux/amd64 windows/amd64
 # Packages the agent is built from, vetted with GOOS=windows. Patterns that
 # match nothing yet are skipped, so this list can name packages before they exist.
-AGENT_SIDE := ./cmd/vigil-agent/ ./agent/... ./actions/... ./discovery/... ./model/...
+AGENT_SIDE := ./cmd/vigil-agent/ ./agent/... ./sim/... ./actions/... ./discovery/... ./model/...
 
 # Per test binary; keeps `make test` inside CI's 15 minutes.
 TEST_TIMEOUT ?= 14m
@@ -150,7 +150,7 @@ build: check-go
 	@mkdir -p bin
 	CGO_ENABLED=1 $(GO) build $(PIE) -ldflags '$(GO_LDFLAGS)' -o bin/vigil .
 	CGO_ENABLED=0 $(GO) build -ldflags '$(GO_LDFLAGS)' -o bin/vigil-agent $(AGENT_PKG)
-	CGO_ENABLED=0 $(GO) build -o bin/vigil-sim ./agent/sim/simbin
+	CGO_ENABLED=0 $(GO) build -o bin/vigil-sim ./sim/simbin
 
 ## test: everything CI checks, in order, failing on the first broken step
 ## except the two test runs and the packaging test, which all run so one

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -126,6 +127,33 @@ const (
 	StateIndeterminate = "indeterminate" // the agent stopped mid-action; not re-run
 	StateRefused       = "refused"
 )
+
+// What the console records of a request it could not get an agent's
+// final state for.
+const (
+	// StateUncertain: no answer came, so the agent may or may not have
+	// acted; asking again under the same request id finds out.
+	StateUncertain = "uncertain"
+	// StateError: the request could not be made at all.
+	StateError = "error"
+)
+
+// Settled is the state to record of a request from what Client.Do
+// returned: the agent's state, refused when the agent refused it, or
+// uncertain or error when no agent's answer came.
+func Settled(res Result, err error) string {
+	var ue *UncertainError
+	var ae *AgentError
+	switch {
+	case errors.As(err, &ue):
+		return StateUncertain
+	case errors.As(err, &ae):
+		return StateRefused
+	case err != nil:
+		return StateError
+	}
+	return res.State
+}
 
 // Result is what POST /v1/actions and GET /v1/actions/{request_id} return.
 type Result struct {

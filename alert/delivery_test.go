@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/vigilops/vigil/alert/alerttest"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // TestAlertSTARTTLSWithAuthPlainDelivers sends one alert through a real
@@ -148,7 +149,7 @@ func TestAlertOutboxSurvivesRestart(t *testing.T) {
 	s := settingsFor(srv, TLSStartTLS)
 	s.Coalesce = Duration(time.Millisecond)
 
-	st1, err := model.Open(dir)
+	st1, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilops/vigil/alert/alerttest"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // staticSource serves fixed settings, password and roots included.
@@ -88,9 +89,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func openStore(t *testing.T, dir string) *model.Store {
+func openStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := model.Open(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func settingsFor(srv *alerttest.Server, mode TLSMode, to ...string) Settings {
 }
 
 // testOutbox makes an outbox with fast retries and a captured debug log.
-func testOutbox(t *testing.T, st *model.Store, src Source) (*Outbox, *syncBuffer) {
+func testOutbox(t *testing.T, st *store.Store, src Source) (*Outbox, *syncBuffer) {
 	t.Helper()
 	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logBuf, testLog{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))

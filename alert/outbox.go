@@ -55,7 +55,7 @@ const FirstAlertSettle = time.Second
 //   - After a crash, a message that was being sent waits for its lease
 //     (the 3 min an attempt may take, plus a minute) before it is tried again.
 type Outbox struct {
-	store *model.Store
+	store Store
 	src   Source
 	log   *slog.Logger
 	owner string
@@ -83,14 +83,14 @@ type Outbox struct {
 
 // New returns an outbox on store that reads its settings from src. Run
 // sends; Enqueue and Status may be called without it.
-func New(store *model.Store, src Source, log *slog.Logger) *Outbox {
+func New(db Store, src Source, log *slog.Logger) *Outbox {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var id [6]byte
 	rand.Read(id[:])
 	return &Outbox{
-		store: store, src: src, log: log,
+		store: db, src: src, log: log,
 		owner:       fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(id[:])),
 		wake:        make(chan struct{}, 1),
 		MinBackoff:  5 * time.Second,

@@ -382,10 +382,10 @@ func envelopeAddrs(list []string) []string {
 // ErrNotConfigured means no alert settings were saved.
 var ErrNotConfigured = errors.New("email alerts are not set up: run vigil alert set")
 
-// Load reads the settings saved in store; ErrNotConfigured when there are
+// Load reads the settings saved in db; ErrNotConfigured when there are
 // none. The password is not filled in.
-func Load(ctx context.Context, store *model.Store) (Settings, error) {
-	js, err := store.AlertSettingsJSON(ctx)
+func Load(ctx context.Context, db SettingsStore) (Settings, error) {
+	js, err := db.AlertSettingsJSON(ctx)
 	if err != nil {
 		return Settings{}, err
 	}
@@ -405,7 +405,7 @@ func decodeSettings(b []byte) (Settings, error) {
 
 // Save validates s and replaces the saved settings with it. The password
 // must already be kept by Secrets (s.PasswordRef); s.Password is not saved.
-func Save(ctx context.Context, store *model.Store, s Settings) error {
+func Save(ctx context.Context, db SettingsStore, s Settings) error {
 	s.Password = ""
 	if err := s.Validate(); err != nil {
 		return err
@@ -422,7 +422,7 @@ func Save(ctx context.Context, store *model.Store, s Settings) error {
 	if err != nil {
 		return err
 	}
-	return store.SaveAlertSettingsJSON(ctx, string(b))
+	return db.SaveAlertSettingsJSON(ctx, string(b))
 }
 
 func loadCAFile(path string) (*x509.CertPool, error) {
@@ -454,7 +454,7 @@ type Source interface {
 // StoreSource reads the settings saved in the console store, and the
 // password from Secrets.
 type StoreSource struct {
-	Store   *model.Store
+	Store   SettingsStore
 	Secrets *Secrets
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/console"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 const actionUsage = `usage: vigil action SERVER ACTION [KEY=VALUE]... [--dry-run] [--request-id ID] [--operator NAME] [--timeout D] [--json] [--data DIR]
@@ -125,7 +126,7 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 // runAction sends the parsed action and reports its outcome.
 func runAction(a actionArgs, stdout, stderr io.Writer) int {
 	req := actions.Request{RequestID: a.requestID, Action: a.action, Params: a.params, DryRun: a.dryRun,
-		Operator: a.operator, Epoch: consoleEpoch()}
+		Operator: a.operator, Epoch: console.Epoch()}
 	if req.RequestID == "" {
 		req.RequestID = actions.NewRequestID()
 	}
@@ -138,27 +139,21 @@ func runAction(a actionArgs, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitUsage
 	}
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitUsage
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := store.FindServer(ctx, a.server)
+	srv, err := db.FindServer(ctx, a.server)
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitUsage
 	}
-	switch {
-	case srv.IdentityChanged:
-		fmt.Fprintf(stderr, "vigil action: %s presents another key than the one pinned when it was paired; Vigil will not act on it.\n"+
-			"If the host was reinstalled on purpose, run `vigil-agent pair-code` on it and `vigil pair %s --code CODE` here.\n", srv.Name, srv.Address)
-		return exitFailed
-	case !srv.Paired:
-		fmt.Fprintf(stderr, "vigil action: %s is not paired with this console; run `vigil-agent pair-code --config FILE` on it, then `vigil pair %s --code CODE`\n",
-			srv.Name, dash(srv.Address))
+	if err := srv.Refusal(); err != nil {
+		fmt.Fprintf(stderr, "vigil action: %v.\n", err)
 		return exitFailed
 	}
 	cert, _, err := actions.LoadConsoleIdentity(dir)
@@ -167,10 +162,11 @@ func runAction(a actionArgs, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
+	sender := &console.Sender{Store: db, Cert: cert}
 	timeout := a.timeout
 	for {
 		actx, cancel := context.WithTimeout(ctx, timeout)
-		res, err := sendAction(actx, store, cert, srv, req, a.requestID != "")
+		res, err := sender.Send(actx, srv, req, a.requestID != "")
 		cancel()
 		var ue *actions.UncertainError
 		if !errors.As(err, &ue) || ctx.Err() != nil {
@@ -186,35 +182,6 @@ func runAction(a actionArgs, stdout, stderr io.Writer) int {
 		}
 		a.requestID = req.RequestID // the record exists now
 	}
-}
-
-// sendAction sends req to a paired server's agent and records the request
-// and its outcome in the console's store. resend says the request id may
-// already be recorded, by an earlier try.
-func sendAction(ctx context.Context, store *model.Store, cert tls.Certificate, srv model.ServerView, req actions.Request, resend bool) (actions.Result, error) {
-	rec := model.ActionRecord{RequestID: req.RequestID, AgentID: srv.ID, Server: srv.Name, Action: req.Action,
-		DryRun: req.DryRun, Operator: req.Operator, Epoch: req.Epoch, Sent: time.Now().UTC()}
-	if err := store.RecordActionSent(ctx, rec, req.Params); err != nil && !resend {
-		return actions.Result{}, err
-	}
-	client := actions.NewClient(srv.Address, srv.Fingerprint, cert)
-	defer client.Close()
-	res, err := client.Do(ctx, req)
-	state, detail := res.State, describeResult(res)
-	var ue *actions.UncertainError
-	var ae *actions.AgentError
-	switch {
-	case errors.As(err, &ue):
-		state, detail = "uncertain", err.Error()
-	case errors.As(err, &ae):
-		state, detail = actions.StateRefused, ae.Result.Error
-	case err != nil:
-		state, detail = "error", err.Error()
-	}
-	if rerr := store.RecordActionResult(context.WithoutCancel(ctx), req.RequestID, state, detail, time.Now().UTC()); rerr != nil && err == nil {
-		err = fmt.Errorf("%s was %s, but recording it failed: %w", req.Action, res.State, rerr)
-	}
-	return res, err
 }
 
 // askYes asks a yes/no question on the terminal; anything but yes is no.
@@ -278,20 +245,6 @@ func reportAction(stdout, stderr io.Writer, a actionArgs, srv model.ServerView, 
 		return exitFailed
 	}
 	return exitOK
-}
-
-// consoleEpoch orders consoles: a console that acts later has a higher
-// epoch, so an agent refuses what a console left behind by a newer one sends.
-func consoleEpoch() uint64 { return uint64(time.Now().UnixMilli()) }
-
-func describeResult(r actions.Result) string {
-	if r.Error != "" {
-		return r.Error
-	}
-	if r.Outcome != nil {
-		return r.Outcome.Diff
-	}
-	return ""
 }
 
 func printResult(w io.Writer, server string, r actions.Result) {

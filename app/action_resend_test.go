@@ -88,7 +88,7 @@ commands:
 // startPairedAgent runs `vigil agent run --config cfgPath` (its state_dir
 // must be "state" beside the config), waits until it listens, and pairs
 // console c with it at its bound address.
-func startPairedAgent(t *testing.T, c *console, cfgPath string) (addr string, cmd *exec.Cmd) {
+func startPairedAgent(t testing.TB, c *core, cfgPath string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
 	return startAgentProcess(t, c, cfgPath, nil, "")
 }
@@ -96,7 +96,7 @@ func startPairedAgent(t *testing.T, c *console, cfgPath string) (addr string, cm
 // startAgentProcess is startPairedAgent with the agent run inside another
 // command (prefix, e.g. `ip netns exec NS`), paired at pairAddr when the
 // console reaches it at another address than the one it binds.
-func startAgentProcess(t *testing.T, c *console, cfgPath string, prefix []string, pairAddr string) (addr string, cmd *exec.Cmd) {
+func startAgentProcess(t testing.TB, c *core, cfgPath string, prefix []string, pairAddr string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
 	state := filepath.Join(filepath.Dir(cfgPath), "state")
 	os.MkdirAll(state, 0o700)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 const alertUsage = `usage: vigil alert COMMAND [flags]
@@ -152,16 +153,16 @@ func alertSetCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if password == "" && s.User != "" {
 		// The same login as before keeps its password.
-		if old, err := alert.Load(ctx, store); err == nil && old.User == s.User {
+		if old, err := alert.Load(ctx, db); err == nil && old.User == s.User {
 			s.PasswordRef = old.PasswordRef
 		}
 	}
@@ -179,7 +180,7 @@ func alertSetCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		s.PasswordRef = ref
 	}
-	if err := alert.Save(ctx, store, s); err != nil {
+	if err := alert.Save(ctx, db, s); err != nil {
 		var ve alert.ValidationError
 		if errors.As(err, &ve) {
 			return printSettingsError(stderr, "vigil alert set", err)
@@ -210,24 +211,24 @@ func printSettingsError(stderr io.Writer, cmd string, err error) int {
 }
 
 // openAlertStore opens the store for an alert subcommand, or prints why not.
-func openAlertStore(name, dataFlag string, stderr io.Writer) (*model.Store, string, int) {
+func openAlertStore(name, dataFlag string, stderr io.Writer) (*store.Store, string, int) {
 	dir, err := resolveDataDir(dataFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
 		return nil, "", exitUsage
 	}
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
 		return nil, "", exitUsage
 	}
-	return store, dir, exitOK
+	return db, dir, exitOK
 }
 
 // newAlertSource reads alert settings from the store and the password from
 // the keyring or the data directory.
-func newAlertSource(store *model.Store, dir string, log *slog.Logger) *alert.StoreSource {
-	return &alert.StoreSource{Store: store, Secrets: alert.NewSecrets(dir, log)}
+func newAlertSource(db *store.Store, dir string, log *slog.Logger) *alert.StoreSource {
+	return &alert.StoreSource{Store: db, Secrets: alert.NewSecrets(dir, log)}
 }
 
 func alertTestCmd(args []string, stdout, stderr io.Writer) int {
@@ -237,16 +238,16 @@ func alertTestCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	store, dir, code := openAlertStore("alert test", *data, stderr)
-	if store == nil {
+	db, dir, code := openAlertStore("alert test", *data, stderr)
+	if db == nil {
 		return code
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	src := newAlertSource(store, dir, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	src := newAlertSource(db, dir, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	s, err := src.Settings(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil alert test: %v\n", err)
@@ -280,14 +281,14 @@ func alertShowCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	store, dir, code := openAlertStore("alert show", *data, stderr)
-	if store == nil {
+	db, dir, code := openAlertStore("alert show", *data, stderr)
+	if db == nil {
 		return code
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	src := newAlertSource(store, dir, log)
+	src := newAlertSource(db, dir, log)
 	s, err := src.Settings(ctx)
 	switch {
 	case errors.Is(err, alert.ErrNotConfigured):
@@ -298,7 +299,7 @@ func alertShowCmd(args []string, stdout, stderr io.Writer) int {
 	default:
 		printAlertSettings(stdout, s)
 	}
-	st, err := alert.New(store, src, log).Status(ctx)
+	st, err := alert.New(db, src, log).Status(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil alert show: %v\n", err)
 		return exitFailed

@@ -43,7 +43,7 @@ func mailBody(t *testing.T, raw []byte) string {
 // outboxSettled waits until the console's outbox has nothing pending and
 // returns how many messages it sent: after that, nothing more goes out
 // until a new event is recorded.
-func outboxSettled(t *testing.T, c *console) int {
+func outboxSettled(t *testing.T, c *core) int {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		st, err := c.alerts.Status(context.Background())

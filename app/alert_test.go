@@ -16,6 +16,7 @@ import (
 	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/alert/alerttest"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 func runVigil(args ...string) (int, string, string) {
@@ -84,11 +85,11 @@ func TestAlertCLISetTestShow(t *testing.T) {
 	check(1, code, stdout, stderr, "rejected recipient gone@example.com: 550 5.1.1 no such user")
 
 	// A refused alert is in the outbox with the server's reply.
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := alert.New(store, newAlertSource(store, dir, nil), nil)
+	o := alert.New(db, newAlertSource(db, dir, nil), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
@@ -111,7 +112,7 @@ func TestAlertCLISetTestShow(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run: %v", err)
 	}
-	store.Close()
+	db.Close()
 	code, stdout, stderr = runVigil("alert", "show", "--data", dir)
 	check(0, code, stdout, stderr, "Outbox: 0 pending, 0 sent, 1 failed", "[CRITICAL] K2server1 down (k2-san)", "550 5.1.1 no such user")
 

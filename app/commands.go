@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
+	"github.com/vigilops/vigil/sim/fleet"
 )
 
 func fleetCmd(args []string, stdout, stderr io.Writer) int {

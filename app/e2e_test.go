@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/sim/fleet"
+	"github.com/vigilops/vigil/store"
 )
 
 // vigilBin is the console binary, built once for the tests that need real
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 	vigilAlone = filepath.Join(dir, "alone", "vigil")
 	for _, b := range []struct{ out, pkg string }{
 		{vigilBin, "github.com/vigilops/vigil"},
-		{filepath.Join(dir, fleet.LeanBinary), "github.com/vigilops/vigil/agent/sim/simbin"},
+		{filepath.Join(dir, fleet.LeanBinary), "github.com/vigilops/vigil/sim/simbin"},
 	} {
 		build := exec.Command("go", "build", "-o", b.out, b.pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -133,7 +134,7 @@ func startFleetAt(t *testing.T, bin, systems string, speed int) (string, []fleet
 }
 
 type testWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
@@ -144,7 +145,7 @@ func (w *testWriter) Write(p []byte) (int, error) {
 
 // testConsole opens a console on a fresh data directory for the test, and
 // returns its update feed and a lookup of a server's current view by id.
-func testConsole(t *testing.T, data string) (*console, <-chan model.ServerView, func(id string) model.ServerView) {
+func testConsole(t testing.TB, data string) (*core, <-chan model.ServerView, func(id string) model.ServerView) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil))
 	c, err := openConsole(context.Background(), data, log)
@@ -261,13 +262,13 @@ func TestFleetDiscoveredByMDNSAndRoleFlip(t *testing.T) {
 
 	// The store keeps both servers, with their last role, after the console closes.
 	c.Close()
-	store, err := model.Open(data)
+	db, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer db.Close()
 	for _, m := range members {
-		v, err := store.Server(context.Background(), m.AgentID)
+		v, err := db.Server(context.Background(), m.AgentID)
 		if err != nil {
 			t.Fatalf("server %s not kept: %v", m.Name, err)
 		}

@@ -14,8 +14,9 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/assets"
+	"github.com/vigilops/vigil/console"
+	"github.com/vigilops/vigil/sim/fleet"
 	"github.com/vigilops/vigil/ui"
 )
 
@@ -109,8 +110,8 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 	// A laptop's 1280x800 screen shows the demo's whole fleet at this
 	// size (ui's TestDemoFleetFitsWithoutScrolling).
 	w.Resize(fyne.NewSize(1280, 800))
-	op := newOperator(c)
-	desk := newGUIProcedures(c.store, c.cert, dir, log)
+	op := console.NewOperator(c.sender, c.mon, console.OperatorName())
+	desk := newDesk(c, dir, log)
 	procs := ui.NewProcedures(ctx, a, desk)
 	cleanup = append(cleanup, func() {
 		// ctx is cancelled by now: the wizards' runs stop where they are
@@ -118,7 +119,6 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 		// store closes.
 		cancel()
 		procs.Wait()
-		desk.Close()
 	})
 	view := ui.CreateConsole(ctx, w, ui.Console{Feed: c.mon, Operator: op, Events: newGUIEvents(c), Alerts: newGUIAlerts(c, dir, log),
 		Procedures: procs})
@@ -145,7 +145,7 @@ func guiCmd(args []string, stderr io.Writer, demo bool) int {
 
 // runDemoFleet starts a fleet of every profile and pairs the console with
 // each member through the same exchange an operator's `vigil pair` runs.
-func runDemoFleet(ctx context.Context, c *console, dir string, log *slog.Logger) *fleet.Fleet {
+func runDemoFleet(ctx context.Context, c *core, dir string, log *slog.Logger) *fleet.Fleet {
 	code, err := actions.NewPairCode()
 	if err != nil {
 		log.Error("demo pairing code", "err", err)

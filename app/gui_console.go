@@ -13,9 +13,10 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
 
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/alert"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/sim/fleet"
+	"github.com/vigilops/vigil/store"
 	"github.com/vigilops/vigil/ui"
 )
 
@@ -33,13 +34,13 @@ var (
 // guiEvents is the console's events as the timeline reads them: the store
 // for history, the monitor for what it stores from now on.
 type guiEvents struct {
-	store *model.Store
+	store *store.Store
 	mon   interface {
 		SubscribeEvents() (<-chan model.Event, func())
 	}
 }
 
-func newGUIEvents(c *console) guiEvents { return guiEvents{store: c.store, mon: c.mon} }
+func newGUIEvents(c *core) guiEvents { return guiEvents{store: c.store, mon: c.mon} }
 
 // Events is part of ui.EventSource.
 func (g guiEvents) Events(ctx context.Context, f model.EventFilter) ([]model.Event, error) {
@@ -53,12 +54,12 @@ func (g guiEvents) SubscribeEvents() (<-chan model.Event, func()) { return g.mon
 // by the alert package as `vigil alert set` does, the password kept by
 // alert.Secrets (the OS keyring or a 0600 file), never in the store.
 type guiAlerts struct {
-	store  *model.Store
+	store  *store.Store
 	src    *alert.StoreSource
 	outbox *alert.Outbox
 }
 
-func newGUIAlerts(c *console, dataDir string, log *slog.Logger) *guiAlerts {
+func newGUIAlerts(c *core, dataDir string, log *slog.Logger) *guiAlerts {
 	return &guiAlerts{store: c.store, src: newAlertSource(c.store, dataDir, log), outbox: c.alerts}
 }
 
@@ -146,7 +147,7 @@ func noSessionBus() string {
 
 // startDesk starts the desktop notifications and the tray icon, where the
 // desktop has them.
-func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, log *slog.Logger) {
+func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *core, log *slog.Logger) {
 	d := ui.Desk{Feed: c.mon, Events: newGUIEvents(c), Show: func() {
 		w.Show()
 		w.RequestFocus()
@@ -170,7 +171,7 @@ func startDesk(ctx context.Context, a fyne.App, w fyne.Window, c *console, log *
 // procedure wizard on a demo system and takes it to its first approval.
 const screenshotViewEnv = "VIGIL_SCREENSHOT_VIEW"
 
-func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, c *console, procs *ui.Procedures, name string,
+func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, c *core, procs *ui.Procedures, name string,
 	fleetReady <-chan *fleet.Fleet, log *slog.Logger) {
 	switch name {
 	case "":
@@ -198,7 +199,7 @@ func showScreenshotView(ctx context.Context, wg *sync.WaitGroup, view *ui.View, 
 // backup is qualified to take over, it kills
 // the agent of the K2 SAN's primary (its backup takes over, as the
 // document describes) and of the Infocast pair's standby.
-func demoIncident(ctx context.Context, c *console, f *fleet.Fleet, log *slog.Logger) {
+func demoIncident(ctx context.Context, c *core, f *fleet.Fleet, log *slog.Logger) {
 	if f == nil {
 		return
 	}

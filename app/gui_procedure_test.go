@@ -10,7 +10,7 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
-	"github.com/vigilops/vigil/actions"
+	"github.com/vigilops/vigil/console"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/ui"
 )
@@ -31,19 +31,11 @@ func TestProcedureWizardVerifyTakeover(t *testing.T) {
 	waitSteady(t, ag, "infocast-a", "infocast-b")
 	primary, redundant := ag.primaryOf("infocast-a", "infocast-b")
 
-	store, err := model.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _, err := actions.LoadConsoleIdentity(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desk := newGUIProcedures(store, cert, data, slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil)))
-	t.Cleanup(func() {
-		desk.Close()
-		store.Close()
-	})
+	// The console as the window runs it: its monitor watches the agents,
+	// and the wizard's fleet reads the monitor.
+	c, _, _ := testConsole(t, data)
+	db := c.store
+	desk := newDesk(c, data, slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "console: "}, nil)))
 
 	// The test goroutine is the UI goroutine: the wizard's goroutines hand
 	// their changes to q, and the test runs them.
@@ -112,7 +104,7 @@ func TestProcedureWizardVerifyTakeover(t *testing.T) {
 		!strings.Contains(previews[1], "start service infocastserverd on "+primary) {
 		t.Errorf("the approvals' dry runs: %q", previews)
 	}
-	if !strings.Contains(s.Report, "- Outcome: **completed**") || !strings.Contains(s.Report, "- Operator: "+operatorName()) {
+	if !strings.Contains(s.Report, "- Outcome: **completed**") || !strings.Contains(s.Report, "- Operator: "+console.OperatorName()) {
 		t.Errorf("the report shown:\n%s", s.Report)
 	}
 
@@ -127,18 +119,18 @@ func TestProcedureWizardVerifyTakeover(t *testing.T) {
 
 	// The console's records: the run completed, and its two changes were
 	// each made once.
-	run, err := store.ProcedureRun(context.Background(), s.Run)
-	if err != nil || run.State != model.RunCompleted || run.ProcedureID != id || run.Operator != operatorName() {
+	run, err := db.ProcedureRun(context.Background(), s.Run)
+	if err != nil || run.State != model.RunCompleted || run.ProcedureID != id || run.Operator != console.OperatorName() {
 		t.Errorf("stored run: %+v, %v", run, err)
 	}
-	recs, err := store.Actions(context.Background(), 200)
+	recs, err := db.Actions(context.Background(), 200)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var changes []string
 	for _, r := range recs {
 		if !r.DryRun {
-			changes = append(changes, r.Action+" "+r.State)
+			changes = append(changes, r.Action+" "+r.State.String())
 		}
 	}
 	slices.Sort(changes)

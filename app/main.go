@@ -20,13 +20,15 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
-	"github.com/vigilops/vigil/agent/sim"
-	"github.com/vigilops/vigil/agent/sim/systems"
 	"github.com/vigilops/vigil/alert"
+	"github.com/vigilops/vigil/console"
 	"github.com/vigilops/vigil/discovery"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/sim"
+	"github.com/vigilops/vigil/sim/systems"
+	"github.com/vigilops/vigil/store"
 )
 
 // Exit statuses (DESIGN.md).
@@ -160,13 +162,15 @@ func resolveDataDir(flagValue string) (string, error) {
 	return defaultDataDir()
 }
 
-// console is the running core of the console: the store, the monitor and
+// core is the running console: the store, the monitor and
 // mDNS discovery feeding it.
-type console struct {
-	store  *model.Store
+type core struct {
+	store  *store.Store
 	cert   tls.Certificate // the console's identity, pinned by paired agents
 	mon    *monitor.Monitor
-	alerts *alert.Outbox // every event is recorded through it; it sends the emails
+	sender *console.Sender // every request to an agent, recorded
+	fleet  *console.Fleet  // the procedure engine's servers: the monitor's
+	alerts *alert.Outbox   // every event is recorded through it; it sends the emails
 	// procedures names the procedures a verdict's next step may be.
 	procedures *procedure.Library
 	log        *slog.Logger
@@ -177,7 +181,7 @@ type console struct {
 
 // openConsole opens the store in dataDir and starts monitoring and
 // discovery. Close stops them.
-func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*console, error) {
+func openConsole(ctx context.Context, dataDir string, log *slog.Logger) (*core, error) {
 	return openConsoleWith(ctx, dataDir, log, consoleOptions{})
 }
 
@@ -194,7 +198,7 @@ type consoleOptions struct {
 	// prepare, if set, is called before monitoring starts: a command that
 	// prints what the monitor reports subscribes there, so that it misses
 	// nothing from the first moment.
-	prepare func(*console)
+	prepare func(*core)
 }
 
 // consoleFlags adds the detection settings to a command's flags.
@@ -223,7 +227,7 @@ func (o consoleOptions) check() error {
 }
 
 // openConsoleWith is openConsole with the operator's detection settings.
-func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o consoleOptions) (*console, error) {
+func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o consoleOptions) (*core, error) {
 	if o.Heartbeat == 0 {
 		o.Heartbeat = 250 * time.Millisecond
 	}
@@ -239,23 +243,25 @@ func openConsoleWith(ctx context.Context, dataDir string, log *slog.Logger, o co
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	store, err := model.Open(dataDir)
+	db, err := store.Open(dataDir)
 	if err != nil {
 		return nil, err
 	}
 	cert, _, err := actions.LoadConsoleIdentity(dataDir)
 	if err != nil {
-		store.Close()
+		db.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	c := &console{store: store, cert: cert, mon: monitor.New(store, cert, log), log: log, cancel: cancel}
+	c := &core{store: db, cert: cert, mon: monitor.New(db, cert, log), log: log, cancel: cancel}
+	c.sender = &console.Sender{Store: db, Cert: cert}
+	c.fleet = console.NewFleet(db, c.sender, c.mon)
 	c.mon.Silence = time.Duration(o.Misses) * o.Heartbeat
 	c.mon.Expiry = o.MDNSExpiry
-	c.alerts = alert.New(store, newAlertSource(store, dataDir, log), log)
+	c.alerts = alert.New(db, newAlertSource(db, dataDir, log), log)
 	c.procedures, _ = procedureLibrary(dataDir, io.Discard) // refusals are reported where procedures are run
 	c.mon.Record = func(ctx context.Context, e model.Event) (model.Event, error) {
-		return c.alerts.Record(ctx, e, c.alertContext(e))
+		return c.alerts.Record(ctx, e, console.AlertContext(e, c.mon, c.procedures))
 	}
 	if o.prepare != nil {
 		o.prepare(c)
@@ -292,7 +298,7 @@ const EventRetention = 90 * 24 * time.Hour
 
 // pruneEvents deletes events older than keep, and the alert emails sent
 // that long ago, now and once a day.
-func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
+func (c *core) pruneEvents(ctx context.Context, keep time.Duration) {
 	for {
 		n, err := c.store.PruneEvents(ctx, time.Now().Add(-keep))
 		switch {
@@ -322,12 +328,12 @@ func (c *console) pruneEvents(ctx context.Context, keep time.Duration) {
 // directory from its --data flag, warnings only in the log, and a context
 // that ends on SIGINT or SIGTERM. On failure it has printed why and returns
 // the exit status.
-func openCLIConsole(name, dataFlag string, stderr io.Writer) (*console, context.Context, func(), int) {
+func openCLIConsole(name, dataFlag string, stderr io.Writer) (*core, context.Context, func(), int) {
 	return openCLIConsoleWith(name, dataFlag, consoleOptions{}, stderr)
 }
 
 // openCLIConsoleWith is openCLIConsole with detection settings.
-func openCLIConsoleWith(name, dataFlag string, o consoleOptions, stderr io.Writer) (*console, context.Context, func(), int) {
+func openCLIConsoleWith(name, dataFlag string, o consoleOptions, stderr io.Writer) (*core, context.Context, func(), int) {
 	dir, err := resolveDataDir(dataFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil %s: %v\n", name, err)
@@ -346,10 +352,11 @@ func openCLIConsoleWith(name, dataFlag string, o consoleOptions, stderr io.Write
 
 // Close stops discovery and monitoring and closes the store; calling it
 // again does nothing.
-func (c *console) Close() {
+func (c *core) Close() {
 	c.closed.Do(func() {
 		c.cancel()
 		c.wg.Wait()
+		c.fleet.Close()
 		if err := c.store.Close(); err != nil {
 			c.log.Error("close store", "err", err)
 		}

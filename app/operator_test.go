@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
+	"github.com/vigilops/vigil/console"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -72,8 +73,7 @@ settings:
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := newOperator(c)
-	op.name = "night-shift"
+	op := console.NewOperator(c.sender, c.mon, "night-shift")
 
 	// The pane offers what the agent declares, from its watch stream.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {

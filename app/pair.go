@@ -83,7 +83,7 @@ func pairCmd(args []string, stdout, stderr io.Writer) int {
 
 // pair runs the pairing exchange with the agent at address and starts
 // watching it.
-func (c *console) pair(ctx context.Context, address, code string) (model.ServerView, error) {
+func (c *core) pair(ctx context.Context, address, code string) (model.ServerView, error) {
 	name, _ := os.Hostname()
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

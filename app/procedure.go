@@ -3,7 +3,6 @@ package app
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,8 +21,10 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/assets"
+	"github.com/vigilops/vigil/console"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/store"
 )
 
 const procedureUsage = `usage: vigil procedure COMMAND [flags]
@@ -172,8 +173,8 @@ func procedureListCmd(args []string, stdout, stderr io.Writer) int {
 // procedureSession is what run, resume and abort share: the store, the
 // console's identity, the fleet and the engine.
 type procedureSession struct {
-	store *model.Store
-	fleet *cliFleet
+	store *store.Store
+	fleet *console.Fleet
 	eng   *procedure.Engine
 	out   *runPrinter
 	ctx   context.Context
@@ -186,25 +187,25 @@ func openProcedureSession(name, dataFlag string, stdout, stderr io.Writer) (*pro
 		fmt.Fprintf(stderr, "vigil procedure %s: %v\n", name, err)
 		return nil, "", exitUsage
 	}
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil procedure %s: %v\n", name, err)
 		return nil, "", exitUsage
 	}
 	cert, _, err := actions.LoadConsoleIdentity(dir)
 	if err != nil {
-		store.Close()
+		db.Close()
 		fmt.Fprintf(stderr, "vigil procedure %s: %v\n", name, err)
 		return nil, "", exitFailed
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	fl := newCLIFleet(store, cert)
+	fl := console.NewFleet(db, &console.Sender{Store: db, Cert: cert}, nil)
 	out := &runPrinter{w: stdout}
-	s := &procedureSession{store: store, fleet: fl, out: out, ctx: ctx,
-		eng: &procedure.Engine{Fleet: fl, Store: store, Observe: out.update, Owner: runOwner(), OwnerAlive: ownerAlive}}
+	s := &procedureSession{store: db, fleet: fl, out: out, ctx: ctx,
+		eng: &procedure.Engine{Fleet: fl, Store: db, Observe: out.update, Owner: console.RunOwner(), OwnerAlive: console.OwnerAlive}}
 	s.close = func() {
 		fl.Close()
-		store.Close()
+		db.Close()
 		stop()
 	}
 	return s, dir, 0
@@ -213,7 +214,7 @@ func openProcedureSession(name, dataFlag string, stdout, stderr io.Writer) (*pro
 func procedureRunCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("procedure run", flag.ContinueOnError)
 	system := fs.String("system", "", "the `NAME` of the system to run it on (see vigil status)")
-	operator := fs.String("operator", operatorName(), "who runs it, recorded with the run and in agents' audit trails")
+	operator := fs.String("operator", console.OperatorName(), "who runs it, recorded with the run and in agents' audit trails")
 	supervisor := fs.String("supervisor", "", "who supervises and signs off (supervised procedures)")
 	yes := fs.Bool("yes", false, "answer confirmations yes (recorded as confirmed from the command line)")
 	dry := fs.Bool("dry-run", false, "rehearse: every change as a dry run; recorded as a rehearsal")
@@ -269,7 +270,7 @@ func procedureRunCmd(args []string, stdout, stderr io.Writer) int {
 
 func procedureResumeCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("procedure resume", flag.ContinueOnError)
-	operator := fs.String("operator", operatorName(), "who resumes it (recorded)")
+	operator := fs.String("operator", console.OperatorName(), "who resumes it (recorded)")
 	yes := fs.Bool("yes", false, "answer confirmations yes (a run started with --yes keeps doing so)")
 	data := dataDirFlag(fs)
 	pos, code, ok := parseMixed(fs, args, stderr)
@@ -307,7 +308,7 @@ func procedureResumeCmd(args []string, stdout, stderr io.Writer) int {
 
 func procedureAbortCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("procedure abort", flag.ContinueOnError)
-	operator := fs.String("operator", operatorName(), "who aborts it (recorded)")
+	operator := fs.String("operator", console.OperatorName(), "who aborts it (recorded)")
 	reason := fs.String("reason", "", "why (recorded)")
 	data := dataDirFlag(fs)
 	pos, code, ok := parseMixed(fs, args, stderr)
@@ -348,12 +349,12 @@ func procedureReportCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil procedure report: --format %q: expected md or html\n", *format)
 		return exitUsage
 	}
-	store, code := openProcedureStore("report", *data, stderr)
-	if store == nil {
+	db, code := openProcedureStore("report", *data, stderr)
+	if db == nil {
 		return code
 	}
-	defer store.Close()
-	rep, err := procedure.LoadReport(context.Background(), store, id)
+	defer db.Close()
+	rep, err := procedure.LoadReport(context.Background(), db, id)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil procedure report: %v\n", err)
 		return exitUsage
@@ -378,26 +379,26 @@ func procedureHistoryCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	store, code := openProcedureStore("history", *data, stderr)
-	if store == nil {
+	db, code := openProcedureStore("history", *data, stderr)
+	if db == nil {
 		return code
 	}
-	defer store.Close()
-	hist, err := store.ProcedureHistory(context.Background())
+	defer db.Close()
+	hist, err := db.ProcedureHistory(context.Background())
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil procedure history: %v\n", err)
 		return exitFailed
 	}
 	if *asJSON {
 		type entry struct {
-			System        string     `json:"system"`
-			Procedure     string     `json:"procedure"`
-			LastRun       *time.Time `json:"last_run,omitempty"`
-			LastRunID     uint       `json:"last_run_id,omitempty"`
-			LastRunState  string     `json:"last_run_state,omitempty"`
-			LastRehearsal *time.Time `json:"last_rehearsal,omitempty"`
-			LastRehID     uint       `json:"last_rehearsal_id,omitempty"`
-			LastRehState  string     `json:"last_rehearsal_state,omitempty"`
+			System        string         `json:"system"`
+			Procedure     string         `json:"procedure"`
+			LastRun       *time.Time     `json:"last_run,omitempty"`
+			LastRunID     uint           `json:"last_run_id,omitempty"`
+			LastRunState  model.RunState `json:"last_run_state,omitempty"`
+			LastRehearsal *time.Time     `json:"last_rehearsal,omitempty"`
+			LastRehID     uint           `json:"last_rehearsal_id,omitempty"`
+			LastRehState  model.RunState `json:"last_rehearsal_state,omitempty"`
 		}
 		list := []entry{}
 		for _, h := range hist {
@@ -417,7 +418,7 @@ func procedureHistoryCmd(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	now := time.Now()
-	ago := func(t time.Time, id uint, state string) string {
+	ago := func(t time.Time, id uint, state model.RunState) string {
 		if t.IsZero() {
 			return "never"
 		}
@@ -435,18 +436,18 @@ func procedureHistoryCmd(args []string, stdout, stderr io.Writer) int {
 
 // openProcedureStore opens the store for a subcommand that only reads
 // records, or prints why not.
-func openProcedureStore(name, dataFlag string, stderr io.Writer) (*model.Store, int) {
+func openProcedureStore(name, dataFlag string, stderr io.Writer) (*store.Store, int) {
 	dir, err := resolveDataDir(dataFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil procedure %s: %v\n", name, err)
 		return nil, exitUsage
 	}
-	store, err := model.Open(dir)
+	db, err := store.Open(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil procedure %s: %v\n", name, err)
 		return nil, exitUsage
 	}
-	return store, exitOK
+	return db, exitOK
 }
 
 func runIDArg(pos []string, cmd string, stderr io.Writer) (uint, bool) {
@@ -460,160 +461,6 @@ func runIDArg(pos []string, cmd string, stderr io.Writer) (uint, bool) {
 		return 0, false
 	}
 	return uint(n), true
-}
-
-// runOwner names this process on the runs it runs.
-func runOwner() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", host, os.Getpid())
-}
-
-// ownerAlive says whether the process that owns a run still runs: only a
-// process on this host can be checked; one elsewhere is taken as alive.
-func ownerAlive(owner string) bool {
-	host, pidText, ok := strings.Cut(owner, ":")
-	me, _ := os.Hostname()
-	if !ok || host != me {
-		return true
-	}
-	pid, err := strconv.Atoi(pidText)
-	if err != nil || pid <= 0 {
-		return false
-	}
-	if pid == os.Getpid() {
-		return false // this process: the run is ours to take over
-	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Linux: a killed process its parent has not reaped yet is a zombie.
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && (strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X")) {
-			return false
-		}
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false
-	}
-	return p.Signal(syscall.Signal(0)) == nil
-}
-
-// cliFleet is procedure.Fleet for the headless runner and the GUI's
-// wizard alike: the servers the store knows, each asked for its live
-// status over the agent API, and actions sent and recorded as `vigil
-// action` sends and records them.
-type cliFleet struct {
-	store *model.Store
-	cert  tls.Certificate
-
-	mu      sync.Mutex
-	clients map[string]*actions.Client // by agent id
-}
-
-var _ procedure.Fleet = (*cliFleet)(nil)
-
-func newCLIFleet(store *model.Store, cert tls.Certificate) *cliFleet {
-	return &cliFleet{store: store, cert: cert, clients: map[string]*actions.Client{}}
-}
-
-// statusTimeout bounds one reading of an agent's status.
-const statusTimeout = 3 * time.Second
-
-func (f *cliFleet) client(v model.ServerView) *actions.Client {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	key := v.ID + "@" + v.Address + "#" + v.Fingerprint
-	c := f.clients[key]
-	if c == nil {
-		c = actions.NewClient(v.Address, v.Fingerprint, f.cert)
-		f.clients[key] = c
-	}
-	return c
-}
-
-// Close closes the agents' connections.
-func (f *cliFleet) Close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, c := range f.clients {
-		c.Close()
-	}
-}
-
-// Servers is part of procedure.Fleet.
-func (f *cliFleet) Servers(ctx context.Context, system string) ([]procedure.Server, error) {
-	views, err := f.store.Servers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []procedure.Server
-	for _, v := range views {
-		if v.System == system {
-			out = append(out, procedure.Server{ID: v.ID, Name: v.Name, Site: v.Site, System: v.System, Profile: v.Profile,
-				Role: model.RoleUnknown, VendorRole: lastKnown(v), Health: model.HealthUnknown, Paired: v.Paired,
-				IdentityChanged: v.IdentityChanged, Detail: "not asked"})
-		}
-	}
-	var wg sync.WaitGroup
-	for i := range out {
-		s := &out[i]
-		v := views[indexOf(views, s.ID)]
-		if !v.Paired || v.IdentityChanged || v.Address == "" {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, statusTimeout)
-			defer cancel()
-			st, err := f.client(v).Status(sctx)
-			if err != nil {
-				s.Health, s.Detail = model.HealthDown, actions.Explain(err)
-				return
-			}
-			if actions.MatchFingerprint(v.Fingerprint, st.Fingerprint) != nil {
-				s.Health, s.Detail, s.IdentityChanged = model.HealthUnknown, "it presents another key than the pinned one", true
-				return
-			}
-			role, _ := model.ParseRole(st.Role)
-			s.Role, s.VendorRole, s.RoleError = role, st.VendorRole, st.RoleError
-			s.Health, s.Detail = model.HealthUp, ""
-			s.Services, s.Facts, s.FactErrors, s.Declared = st.Services, st.Facts, st.FactErrors, st.Declared
-		}()
-	}
-	wg.Wait()
-	return out, nil
-}
-
-func lastKnown(v model.ServerView) string {
-	if v.Role == "" || v.Role == model.RoleUnknown {
-		return ""
-	}
-	return "last known as " + string(v.Role)
-}
-
-func indexOf(views []model.ServerView, id string) int {
-	for i, v := range views {
-		if v.ID == id {
-			return i
-		}
-	}
-	return -1
-}
-
-// Act is part of procedure.Fleet: the request is recorded in the console's
-// action log and sent, as `vigil action` does.
-func (f *cliFleet) Act(ctx context.Context, s procedure.Server, req actions.Request) (actions.Result, error) {
-	v, err := f.store.Server(ctx, s.ID)
-	if err != nil {
-		return actions.Result{}, err
-	}
-	if !v.Paired || v.IdentityChanged {
-		return actions.Result{}, fmt.Errorf("%s is not paired with this console, or presents another key; Vigil will not act on it", v.Name)
-	}
-	resend, err := f.store.ActionRecorded(ctx, req.RequestID)
-	if err != nil {
-		return actions.Result{}, err
-	}
-	return sendAction(ctx, f.store, f.cert, v, req, resend)
 }
 
 // cliPrompter asks on the terminal, or answers yes itself with --yes.

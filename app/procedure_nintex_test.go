@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent/sim/fleet"
+	"github.com/vigilops/vigil/sim/fleet"
 )
 
 // The nintex procedures run against the simulated K2 DR pair at this

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/sim/fleet"
+	"github.com/vigilops/vigil/store"
 )
 
 // procedureFleet runs `vigil fleet` for systems at speed and pairs a fresh
@@ -202,12 +203,12 @@ func TestProcedureTakeOutOfServiceHeadless(t *testing.T) {
 		t.Errorf("history:\n%s", hist)
 	}
 	// The console's own records: four changes by e2e, each once, each done.
-	store, err := model.Open(data)
+	db, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	recs, _ := store.Actions(context.Background(), 200)
+	defer db.Close()
+	recs, _ := db.Actions(context.Background(), 200)
 	real := 0
 	for _, r := range recs {
 		if r.Operator == "e2e" && !r.DryRun {
@@ -220,8 +221,8 @@ func TestProcedureTakeOutOfServiceHeadless(t *testing.T) {
 	if real != 4 {
 		t.Errorf("%d changes recorded for the run, want 4", real)
 	}
-	events, _ := store.Events(context.Background(), model.EventFilter{Kinds: []string{model.EventProcedure}, System: "k2-san"})
-	if len(events) < 2 || events[0].To != model.RunCompleted {
+	events, _ := db.Events(context.Background(), model.EventFilter{Kinds: []string{model.EventProcedure}, System: "k2-san"})
+	if len(events) < 2 || events[0].To != model.RunCompleted.String() {
 		t.Errorf("procedure events %+v", events)
 	}
 }
@@ -446,14 +447,14 @@ func runAndKill(t *testing.T, c killCase, data, op string, at func(string) bool)
 	return runID, !killed
 }
 
-func runState(t *testing.T, data string, id uint) string {
+func runState(t *testing.T, data string, id uint) model.RunState {
 	t.Helper()
-	store, err := model.Open(data)
+	db, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	run, err := store.ProcedureRun(context.Background(), id)
+	defer db.Close()
+	run, err := db.ProcedureRun(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,24 +465,24 @@ func runState(t *testing.T, data string, id uint) string {
 // step.
 func outcomes(t *testing.T, data string, id uint) string {
 	t.Helper()
-	store, err := model.Open(data)
+	db, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx := context.Background()
-	run, err := store.ProcedureRun(ctx, id)
+	run, err := db.ProcedureRun(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps, _ := store.ProcedureSteps(ctx, id)
-	last := map[int]string{}
+	steps, _ := db.ProcedureSteps(ctx, id)
+	last := map[int]model.StepState{}
 	n := 0
 	for _, s := range steps {
 		last[s.Index] = s.State
 		n = max(n, s.Index+1)
 	}
-	parts := []string{run.State}
+	parts := []string{run.State.String()}
 	for i := 0; i < n; i++ {
 		parts = append(parts, fmt.Sprintf("%d:%s", i+1, last[i]))
 	}
@@ -494,13 +495,13 @@ func outcomes(t *testing.T, data string, id uint) string {
 // answered from the agent's log, not audited and applied again).
 func checkAppliedOnce(t *testing.T, ag *agents, data, op string, runID uint, changes int) {
 	t.Helper()
-	store, err := model.Open(data)
+	db, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer db.Close()
 	ctx := context.Background()
-	recs, _ := store.Actions(ctx, 1000)
+	recs, _ := db.Actions(ctx, 1000)
 	real := map[string]bool{}
 	dry := map[string]bool{}
 	for _, r := range recs {
@@ -516,7 +517,7 @@ func checkAppliedOnce(t *testing.T, ag *agents, data, op string, runID uint, cha
 	if len(real) != changes {
 		t.Errorf("%s: the console recorded %d changes, want %d", op, len(real), changes)
 	}
-	acts, _ := store.ProcedureActions(ctx, runID)
+	acts, _ := db.ProcedureActions(ctx, runID)
 	for _, a := range acts {
 		if !a.Preview && (!real[a.RequestID] || a.State != actions.StateDone) {
 			t.Errorf("%s: run %d request %s %s on %s is %s", op, runID, a.RequestID, a.Action, a.Server, a.State)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/actions"
-	"github.com/vigilops/vigil/agent/sim"
-	"github.com/vigilops/vigil/agent/sim/fleet"
+	"github.com/vigilops/vigil/sim"
+	"github.com/vigilops/vigil/sim/fleet"
 )
 
 // wavestoreFleet runs a simulated Wavestore 2+1 system and waits until it

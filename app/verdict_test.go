@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent/sim/fleet"
 	"github.com/vigilops/vigil/alert/alerttest"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/sim/fleet"
 )
 
 // demoQuiet is how long the demo's fleet is watched for a false alarm: the
@@ -181,7 +181,7 @@ func TestK2FailoverAmongStrangers(t *testing.T) {
 	}
 }
 
-func verdictOf(c *console, system string) model.SystemVerdict {
+func verdictOf(c *core, system string) model.SystemVerdict {
 	for _, v := range c.mon.Verdicts() {
 		if v.System == system {
 			return v

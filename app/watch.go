@@ -25,7 +25,7 @@ func watchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	var events <-chan model.Event
 	cancel := func() {}
-	opts.prepare = func(c *console) { events, cancel = c.mon.SubscribeEvents() }
+	opts.prepare = func(c *core) { events, cancel = c.mon.SubscribeEvents() }
 	c, ctx, closeConsole, code := openCLIConsoleWith("watch", *data, *opts, stderr)
 	if c == nil {
 		return code

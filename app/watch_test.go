@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // agentProc is an agent process a test started; its role is a file.
@@ -27,7 +28,7 @@ type agentProc struct {
 // setRole writes a role agent's role file as a vendor tool should, in one
 // step (a new file renamed over the old), so that the agent never reads
 // it half written, which would be a role of its own.
-func (a *agentProc) setRole(t *testing.T, role string) {
+func (a *agentProc) setRole(t testing.TB, role string) {
 	t.Helper()
 	tmp := a.roleFile + ".new"
 	if err := os.WriteFile(tmp, []byte(role), 0o644); err != nil {
@@ -41,7 +42,7 @@ func (a *agentProc) setRole(t *testing.T, role string) {
 // startRoleAgents runs one agent process per name, all of one k2san
 // system, each with role from roles, and pairs the console in data with
 // them. The console is closed again, so a CLI command can use data.
-func startRoleAgents(t *testing.T, data string, names, roles []string) []*agentProc {
+func startRoleAgents(t testing.TB, data string, names, roles []string) []*agentProc {
 	t.Helper()
 	c, _, _ := testConsole(t, data)
 	var out []*agentProc
@@ -148,7 +149,7 @@ func TestWatchPrintsEvents(t *testing.T) {
 	// Every event printed is also in the store.
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
-	s, err := model.Open(data)
+	s, err := store.Open(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
-// Package model owns Vigil's domain vocabulary (roles, health, servers,
-// systems, sites) and the Store that keeps the topology in SQLite.
+// Package model is Vigil's vocabulary: roles, health, severities, verdicts,
+// the views of servers and systems the console shows, the events it
+// records, and the records of actions and procedure runs. The struct tags
+// on the records name their columns for the store (package store), which
+// alone links GORM and SQLite: everything else speaks in these types
+// without a database.
 //
-// It must not know about the network, mDNS or the GUI: discovery and the
-// monitor hand it observations, and everything else reads views from it.
+// It must not know about the network, mDNS, the store or the GUI.
 package model

@@ -151,3 +151,11 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Seen is a sighting of a server that changed nothing else the store
+// keeps (store.MarkSeen): when it was heard from, and the vendor's word for its role then
+// ("" leaves the stored one).
+type Seen struct {
+	At         time.Time
+	VendorRole string
+}

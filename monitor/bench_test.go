@@ -26,6 +26,7 @@ import (
 	"github.com/vigilops/vigil/internal/standin"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/monitor"
+	"github.com/vigilops/vigil/store"
 )
 
 // The load of BenchmarkMonitor1000Agents.
@@ -71,7 +72,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	ctx := context.Background()
 
 	data := b.TempDir()
-	st, err := model.Open(data)
+	st, err := store.Open(data)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,9 +96,9 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	}
 	b.Logf("stored %d paired servers in %v", len(fleet.agents), time.Since(began).Round(time.Millisecond))
 
-	store := &countingStore{Store: st}
+	counting := &countingStore{Store: st}
 	logs := &countingLog{}
-	mon := monitor.New(store, cert, slog.New(logs))
+	mon := monitor.New(counting, cert, slog.New(logs))
 
 	updates, cancelUpdates := mon.Subscribe()
 	var delivered atomic.Int64
@@ -161,7 +162,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	kindsBefore := maps0(eventKinds)
 	evMu.Unlock()
 	lag.reset()
-	store.resetLatency()
+	counting.resetLatency()
 	var peakHeap, peakRSS uint64
 	sample := func() {
 		var mem runtime.MemStats
@@ -172,7 +173,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	cpu0, wall0 := selfCPU(), time.Now()
 	childCPU0 := childCPU(fleet.cmd.Process.Pid)
 	lines0 := fleet.stats(b)
-	delivered0, writes0, observes0 := delivered.Load(), store.writes.Load(), store.observes.Load()
+	delivered0, writes0, observes0 := delivered.Load(), counting.writes.Load(), counting.observes.Load()
 	for end := wall0.Add(benchWindow); time.Now().Before(end); {
 		time.Sleep(time.Second)
 		sample()
@@ -181,7 +182,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	cpu := (selfCPU() - cpu0).Seconds()
 	childCPUs := (childCPU(fleet.cmd.Process.Pid) - childCPU0).Seconds()
 	lines1 := fleet.stats(b)
-	deliveredN, writesN, observesN := delivered.Load()-delivered0, store.writes.Load()-writes0, store.observes.Load()-observes0
+	deliveredN, writesN, observesN := delivered.Load()-delivered0, counting.writes.Load()-writes0, counting.observes.Load()-observes0
 	upAtEnd := countUp(mon.Snapshot())
 	evMu.Lock()
 	kinds := maps0(eventKinds)
@@ -195,7 +196,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	statusLines := float64(lines1.StatusLines-lines0.StatusLines) / wall
 	heartbeats := float64(lines1.Heartbeats-lines0.Heartbeats) / wall
 	lagP50, lagP99, lagMax := lag.quantiles()
-	obsP50, obsP99, obsMax := store.latency.quantiles()
+	obsP50, obsP99, obsMax := counting.latency.quantiles()
 	b.ReportMetric(float64(len(fleet.agents)), "agents")
 	b.ReportMetric(cpu/wall, "cpu-s/s")
 	b.ReportMetric(childCPUs/wall, "standin-cpu-s/s")
@@ -205,7 +206,7 @@ func benchMonitor(b *testing.B, factsOnly bool) {
 	b.ReportMetric(float64(peakRSS)/1024, "MB-rss-peak")
 	b.ReportMetric(float64(procStatus("self", "VmHWM"))/1024, "MB-rss-hwm")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
-	b.ReportMetric(float64(openFiles(filepath.Join(data, model.DatabaseFile))), "db-files-open")
+	b.ReportMetric(float64(openFiles(filepath.Join(data, store.DatabaseFile))), "db-files-open")
 	b.ReportMetric(statusLines, "status-lines/s")
 	b.ReportMetric(heartbeats, "heartbeats/s")
 	b.ReportMetric(float64(deliveredN)/wall, "updates/s")
@@ -588,7 +589,7 @@ func BenchmarkStoreObserve(b *testing.B) {
 			lock, unlock = one.Lock, one.Unlock
 		}
 		b.Run(name, func(b *testing.B) {
-			st, err := model.Open(b.TempDir())
+			st, err := store.Open(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -30,8 +30,6 @@ type Store interface {
 	MarkSeen(ctx context.Context, seen map[string]model.Seen) error
 }
 
-var _ Store = (*model.Store)(nil)
-
 // Defaults; see the fields of Monitor.
 const (
 	DefaultSilence = time.Second
@@ -92,6 +90,7 @@ type Monitor struct {
 	evWake   chan struct{} // a token when evQueue has grown
 	events   fanout[model.Event]
 	verdicts fanout[model.SystemVerdict]
+	changed  changes
 }
 
 // note is what the monitor says of a server beside what the store keeps:
@@ -118,10 +117,10 @@ type tracked struct {
 	kick     chan struct{} // wakes the watcher's backoff when the address changes
 }
 
-// New returns a monitor over store that presents cert to agents.
-func New(store Store, cert tls.Certificate, log *slog.Logger) *Monitor {
+// New returns a monitor over db that presents cert to agents.
+func New(db Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
-		store: store, cert: cert, log: log, Silence: DefaultSilence, Connect: DefaultConnect,
+		store: db, cert: cert, log: log, Silence: DefaultSilence, Connect: DefaultConnect,
 		servers: map[string]*tracked{},
 		views:   fanout[model.ServerView]{missed: "some updates of servers"},
 		pending: make(chan discovery.Sighting, 256),
@@ -494,6 +493,7 @@ func (m *Monitor) keepStatus(id string, st actions.Status) liveState {
 	if t := m.servers[id]; t != nil {
 		t.status = &st
 		t.live, t.liveOver = live.note, live.health == model.HealthDegraded
+		m.changed.wake(t.view.System)
 		if m.det != nil {
 			m.emitLocked(m.det.Status(t.view, st, time.Now()))
 		}
@@ -683,6 +683,10 @@ func (m *Monitor) publishLocked(t *tracked, v model.ServerView) {
 		m.log.Info("server", "name", v.Name, "system", v.System, "role", v.Role, "health", v.Health, "detail", v.Detail)
 	}
 	m.views.send(v, m.log)
+	m.changed.wake(v.System)
+	if old.System != v.System {
+		m.changed.wake(old.System)
+	}
 }
 
 // expiredLocked says whether v is a server known only from mDNS that has

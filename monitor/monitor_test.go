@@ -12,11 +12,12 @@ import (
 
 	"github.com/vigilops/vigil/internal/standin"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // countedStore is a real store that counts the monitor's writes of servers.
 type countedStore struct {
-	*model.Store
+	*store.Store
 	observes, markSeen atomic.Int64
 }
 
@@ -32,7 +33,7 @@ func (s *countedStore) MarkSeen(ctx context.Context, seen map[string]model.Seen)
 
 func newCountedStore(t *testing.T) *countedStore {
 	t.Helper()
-	st, err := model.Open(t.TempDir())
+	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

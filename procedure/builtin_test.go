@@ -11,9 +11,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigilops/vigil/agent/sim"
-	_ "github.com/vigilops/vigil/agent/sim/systems"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/sim"
+	_ "github.com/vigilops/vigil/sim/systems"
 )
 
 // declared is what the agents of one simulated system declare, by kind.

@@ -56,7 +56,7 @@ func TestRunTakesThePrimaryOutOfService(t *testing.T) {
 		t.Fatalf("%d step records for %d steps", len(steps), len(p.Steps))
 	}
 	for i, s := range steps {
-		if s.Index != i || s.State != StepPassed || s.Ended == nil || s.Text != p.Steps[i].Text {
+		if s.Index != i || s.State != model.StepPassed || s.Ended == nil || s.Text != p.Steps[i].Text {
 			t.Errorf("step record %d: %+v", i, s)
 		}
 	}
@@ -79,7 +79,7 @@ func TestRunTakesThePrimaryOutOfService(t *testing.T) {
 		t.Errorf("%d request records, %d real; want 8 and 4", len(acts), real)
 	}
 	events, _ := r.store.Events(ctx, model.EventFilter{Kinds: []string{model.EventProcedure}})
-	if len(events) != 2 || events[0].To != model.RunCompleted || events[1].To != model.RunRunning || events[0].System != "k2-san" {
+	if len(events) != 2 || events[0].To != model.RunCompleted.String() || events[1].To != model.RunRunning.String() || events[0].System != "k2-san" {
 		t.Errorf("procedure events: %+v", events)
 	}
 	// A second run finds the roles swapped and takes K2server2 out of
@@ -318,7 +318,7 @@ func TestChooseAndBranch(t *testing.T) {
 	steps, _ := r.store.ProcedureSteps(ctx, out.Run)
 	var skipped []int
 	for _, s := range steps {
-		if s.State == StepSkipped {
+		if s.State == model.StepSkipped {
 			skipped = append(skipped, s.Index+1)
 		}
 	}
@@ -441,7 +441,7 @@ func TestKilledAtEveryStepResumesToTheSameEnd(t *testing.T) {
 			steps, _ := r.store.ProcedureSteps(ctx, out.Run)
 			interrupted := 0
 			for _, s := range steps {
-				if s.State == StepInterrupted {
+				if s.State == model.StepInterrupted {
 					interrupted++
 				}
 			}
@@ -469,11 +469,11 @@ func TestRehearsalChangesNothing(t *testing.T) {
 		t.Errorf("a rehearsal applied %v; dry runs %v", r.fleet.applied, r.fleet.dryRuns)
 	}
 	steps, _ := r.store.ProcedureSteps(ctx, out.Run)
-	states := map[string]int{}
+	states := map[model.StepState]int{}
 	for _, s := range steps {
 		states[s.State]++
 	}
-	if states[StepRehearsed] == 0 || states[StepFailed] != 0 {
+	if states[model.StepRehearsed] == 0 || states[model.StepFailed] != 0 {
 		t.Errorf("step states %v", states)
 	}
 	if _, err := r.eng.Run(ctx, p, k2Options()); err != nil {
@@ -520,7 +520,7 @@ func TestAbortSaysWhereThingsStand(t *testing.T) {
 		t.Errorf("way back %q", out.WayBack)
 	}
 	events, _ := r.store.Events(ctx, model.EventFilter{Kinds: []string{model.EventProcedure}})
-	if len(events) == 0 || events[0].To != model.RunAborted || events[0].Severity != model.SeverityWarning {
+	if len(events) == 0 || events[0].To != model.RunAborted.String() || events[0].Severity != model.SeverityWarning {
 		t.Errorf("events %+v", events)
 	}
 

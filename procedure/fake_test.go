@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // fakeFleet is a system in memory. It answers a request id it has seen
@@ -229,7 +230,7 @@ func (a *answers) SignOff(ctx context.Context, q Question) (Answer, error) {
 type rig struct {
 	t     *testing.T
 	fleet *fakeFleet
-	store *model.Store
+	store *store.Store
 	eng   *Engine
 	ask   *answers
 	mu    sync.Mutex
@@ -238,12 +239,12 @@ type rig struct {
 
 func newRig(t *testing.T, f *fakeFleet) *rig {
 	t.Helper()
-	store, err := model.Open(t.TempDir())
+	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	r := &rig{t: t, fleet: f, store: store, ask: &answers{}}
+	t.Cleanup(func() { db.Close() })
+	r := &rig{t: t, fleet: f, store: db, ask: &answers{}}
 	r.eng = r.engine()
 	return r
 }

@@ -56,6 +56,22 @@ type Fleet interface {
 	Act(ctx context.Context, server Server, req actions.Request) (actions.Result, error)
 }
 
+// Watcher is a Fleet that says when a system's servers may have changed,
+// so that a condition being waited for is read again at once instead of at
+// the next poll. The console's fleet over its monitor is one; a fleet
+// without it is polled.
+type Watcher interface {
+	// Changes wakes its channel on each change of a server of system
+	// until stop is called; several changes may share one wake-up.
+	Changes(system string) (changed <-chan struct{}, stop func())
+}
+
+// Entry is one procedure that fits a system, with its history there.
+type Entry struct {
+	Procedure *Procedure
+	Last      model.ProcedureLast
+}
+
 // Clock is the engine's time: Now for records, After for polling.
 type Clock interface {
 	Now() time.Time

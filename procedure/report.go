@@ -101,7 +101,7 @@ func (rep *Report) recovery() {
 			destructive[st.Index] = st.Destructive
 		}
 		for _, s := range rep.Steps {
-			if destructive[s.Index] && (s.State == StepPassed || s.State == StepFailed) {
+			if destructive[s.Index] && (s.State == model.StepPassed || s.State == model.StepFailed) {
 				from = s.Started
 				rep.RecoveryFrom = "the start of " + s.Label + ", the first change to production"
 				break
@@ -110,7 +110,7 @@ func (rep *Report) recovery() {
 		if p.RecoveredAt != "" {
 			at := p.StepByID(p.RecoveredAt)
 			for _, s := range rep.Steps {
-				if s.Index == at && s.State == StepPassed && s.Ended != nil {
+				if s.Index == at && s.State == model.StepPassed && s.Ended != nil {
 					rep.Recovery, rep.Recovered = s.Ended.Sub(from), true
 					return
 				}

@@ -100,15 +100,10 @@ func kindOf(action string) (actionKind, bool) {
 // the read permission.
 func actionBlock(v model.ServerView, st actions.Status, haveStatus, mutating bool) string {
 	name := displayName(v)
+	if err := v.Refusal(); err != nil {
+		return err.Error() + "." // the same guidance as `vigil action`
+	}
 	switch {
-	case v.IdentityChanged:
-		// The same guidance as `vigil action`.
-		return fmt.Sprintf("%s presents another key than the one pinned when it was paired; Vigil will not act on it. "+
-			"If the host was reinstalled on purpose, run `vigil-agent pair-code` on it and `vigil pair %s --code CODE` here.",
-			name, dash(v.Address))
-	case !v.Paired:
-		return fmt.Sprintf("%s is not paired with this console; run `vigil-agent pair-code --config FILE` on it, then `vigil pair %s --code CODE`.",
-			name, dash(v.Address))
 	case v.Health == model.HealthDown:
 		return fmt.Sprintf("%s is down%s. Actions wait until the console hears from it again.", name, because(v.Detail))
 	case v.Health == model.HealthUnreachable:

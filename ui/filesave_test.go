@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 // shownOver is what is shown over win's content (a dialog), or nil.
@@ -87,7 +88,7 @@ func TestReportSaveAsksBeforeReplacing(t *testing.T) {
 	rig := newWizardRig(t, newMemFleet(model.RolePrimary, model.RoleStandby))
 	w := rig.startDrill("sam")
 	r := w.run
-	rig.waitQuestion(w, askSignOff)
+	rig.waitQuestion(w, runmodel.AskSignOff)
 	test.Tap(r.abort)
 	test.Type(r.abortReason, "only the report is wanted")
 	test.Tap(r.abortGo)

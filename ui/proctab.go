@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/procedure"
 )
 
 var _ fyne.Widget = (*ProcedureTab)(nil)
@@ -63,7 +64,7 @@ func (t *ProcedureTab) Note(system string) bool {
 // procedureSection is one system's share of the list.
 type procedureSection struct {
 	system  string
-	entries []ProcedureEntry
+	entries []procedure.Entry
 	stopped []model.ProcedureRun
 	err     error
 }

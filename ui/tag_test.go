@@ -7,7 +7,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 
 	"github.com/vigilops/vigil/model"
-	"github.com/vigilops/vigil/procedure"
 )
 
 // Tags of one column are as wide as their widest word, whatever word
@@ -19,16 +18,16 @@ func TestTagsOfAColumnShareAWidth(t *testing.T) {
 	if standby.MinSize() != oos.MinSize() {
 		t.Errorf("STANDBY badge %v, OUT OF SERVICE badge %v: want one width", standby.MinSize(), oos.MinSize())
 	}
-	done := newStateTag(lookOfStep(procedure.StepPassed), "", stepWords)
-	rehearsed := newStateTag(lookOfStep(procedure.StepRehearsed), "", stepWords)
+	done := newStateTag(lookOfStep(model.StepPassed), "", stepWords)
+	rehearsed := newStateTag(lookOfStep(model.StepRehearsed), "", stepWords)
 	if done.MinSize() != rehearsed.MinSize() {
 		t.Errorf("DONE tag %v, REHEARSED tag %v: want one width", done.MinSize(), rehearsed.MinSize())
 	}
-	alone := newStateTag(lookOfStep(procedure.StepPassed), "", nil)
+	alone := newStateTag(lookOfStep(model.StepPassed), "", nil)
 	if alone.MinSize().Width >= done.MinSize().Width {
 		t.Errorf("a DONE tag on its own is %v, as wide as one sized for REHEARSED (%v)", alone.MinSize(), done.MinSize())
 	}
-	big := newStateTag(lookOfStep(procedure.StepPassed), theme.SizeNameHeadingText, nil)
+	big := newStateTag(lookOfStep(model.StepPassed), theme.SizeNameHeadingText, nil)
 	if big.MinSize().Height <= alone.MinSize().Height {
 		t.Errorf("a heading-size tag is %v, no taller than a text-size one (%v)", big.MinSize(), alone.MinSize())
 	}
@@ -41,7 +40,7 @@ func TestTagsOfAColumnShareAWidth(t *testing.T) {
 	}
 	w := test.NewWindow(done)
 	defer w.Close()
-	if r := test.WidgetRenderer(done).(*tagRenderer); r.text.Text != "DONE" || r.fill.FillColor != lookOfStep(procedure.StepPassed).fill {
+	if r := test.WidgetRenderer(done).(*tagRenderer); r.text.Text != "DONE" || r.fill.FillColor != lookOfStep(model.StepPassed).fill {
 		t.Errorf("the tag draws %q on %v", r.text.Text, r.fill.FillColor)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 // ProcedureDesk is what the procedure wizard needs of the console: the
@@ -26,7 +27,7 @@ import (
 type ProcedureDesk interface {
 	// Procedures lists the procedures that fit system (its profile), each
 	// with when it was last run and last rehearsed there.
-	Procedures(ctx context.Context, system string) ([]ProcedureEntry, error)
+	Procedures(ctx context.Context, system string) ([]procedure.Entry, error)
 	// StoppedRuns lists the runs of system ("" for every system) that
 	// stopped without ending and that no live process runs: they wait to
 	// be resumed or aborted.
@@ -41,13 +42,6 @@ type ProcedureDesk interface {
 	// ProcedureTitle is the title of the procedure with id, or id when
 	// there is none.
 	ProcedureTitle(id string) string
-}
-
-// ProcedureEntry is one procedure that fits a system, with its history
-// there.
-type ProcedureEntry struct {
-	Procedure *procedure.Procedure
-	Last      model.ProcedureLast
 }
 
 // Procedures opens procedure wizards, each in a window of its own, and
@@ -320,7 +314,7 @@ func (w *Wizard) showChooser(want string) {
 	})
 }
 
-func (w *Wizard) fillChooser(status *widget.Label, list *fyne.Container, entries []ProcedureEntry, stopped []model.ProcedureRun, err error, want string) {
+func (w *Wizard) fillChooser(status *widget.Label, list *fyne.Container, entries []procedure.Entry, stopped []model.ProcedureRun, err error, want string) {
 	if w.screen != "choose" {
 		return
 	}
@@ -663,7 +657,7 @@ func checkRow(c procedure.Check) fyne.CanvasObject {
 	case !c.OK:
 		look = tagLook{"FAILED", fillRed, white}
 	case c.Warning:
-		look = tagLook{"NOTE", lookOfStep(stepYourTurn).fill, white}
+		look = tagLook{"NOTE", lookOfStep(runmodel.StepYourTurn).fill, white}
 	}
 	tag := newStateTag(look, "", nil)
 	name := widget.NewLabelWithStyle(c.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -742,13 +736,13 @@ type WizardSnapshot struct {
 	Procedures  []string // the ids on the list of procedures
 	Preflight   string   // the preflight's summary line; "" before one
 	PreflightOK bool
-	Steps       []string // the word on each step's tag, in order
-	Question    string   // what the run waits for: confirm, choose or sign-off; "" when nothing
-	Preview     string   // the dry run shown with an approval
+	Steps       []string     // the word on each step's tag, in order
+	Question    runmodel.Ask // what the run waits for: confirm, choose or sign-off; "" when nothing
+	Preview     string       // the dry run shown with an approval
 	Run         uint
-	Outcome     string // the run's end state; "" while it runs
-	Summary     string // where things stand, when it did not complete
-	Report      string // the report shown, as Markdown
+	Outcome     model.RunState // the run's end state; "" while it runs
+	Summary     string         // where things stand, when it did not complete
+	Report      string         // the report shown, as Markdown
 }
 
 // Snapshot says what the wizard shows now.
@@ -770,11 +764,11 @@ func (w *Wizard) Snapshot() WizardSnapshot {
 		for _, row := range r.rows {
 			s.Steps = append(s.Steps, row.tag.Text())
 		}
-		if r.q != nil {
-			s.Question = r.q.kind
+		if r.m.Q != nil {
+			s.Question = r.m.Q.Kind
 			s.Preview = r.preview.Text
 		}
-		s.Run, s.Outcome, s.Summary, s.Report = r.runID, r.outcomeState(), r.summaryText(), r.reportMD
+		s.Run, s.Outcome, s.Summary, s.Report = r.m.RunID, r.m.Outcome(), r.m.Summary(), r.reportMD
 	}
 	return s
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/store"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 // drillProcedure is a supervised switch-over with every kind of question
@@ -151,7 +153,7 @@ func (f *memFleet) changes() []string {
 // memDesk is the console as the wizard sees it: the drill procedure, a
 // real store in a temporary directory, and engines over the memory fleet.
 type memDesk struct {
-	store *model.Store
+	store *store.Store
 	fleet *memFleet
 	procs []*procedure.Procedure
 }
@@ -167,14 +169,14 @@ func (d *memDesk) ProcedureTitle(id string) string {
 	return id
 }
 
-func (d *memDesk) Procedures(ctx context.Context, system string) ([]ProcedureEntry, error) {
+func (d *memDesk) Procedures(ctx context.Context, system string) ([]procedure.Entry, error) {
 	hist, err := d.store.ProcedureHistory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []ProcedureEntry
+	var out []procedure.Entry
 	for _, p := range d.procs {
-		e := ProcedureEntry{Procedure: p}
+		e := procedure.Entry{Procedure: p}
 		for _, h := range hist {
 			if h.System == system && h.ProcedureID == p.ID {
 				e.Last = h
@@ -212,17 +214,17 @@ type wizardRig struct {
 func newWizardRig(t *testing.T, fleet *memFleet) *wizardRig {
 	t.Helper()
 	a := test.NewTempApp(t)
-	store, err := model.Open(t.TempDir())
+	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { db.Close() })
 	p, err := procedure.Parse("drill.yaml", []byte(drillProcedure))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rig := &wizardRig{t: t, q: make(uiQueue, 256), desk: &memDesk{store: store, fleet: fleet, procs: []*procedure.Procedure{p}}}
+	rig := &wizardRig{t: t, q: make(uiQueue, 256), desk: &memDesk{store: db, fleet: fleet, procs: []*procedure.Procedure{p}}}
 	rig.procs = NewProcedures(ctx, a, rig.desk)
 	rig.procs.Do = rig.q.do
 	rig.procs.StatusEvery = -1
@@ -291,14 +293,14 @@ func (rig *wizardRig) startDrill(supervisor string) *Wizard {
 	return w
 }
 
-func (rig *wizardRig) waitQuestion(w *Wizard, kind string) {
+func (rig *wizardRig) waitQuestion(w *Wizard, kind runmodel.Ask) {
 	rig.t.Helper()
-	rig.q.waitFor(rig.t, "a "+kind+" question", func() bool { return w.run.q != nil && w.run.q.kind == kind })
+	rig.q.waitFor(rig.t, "a "+string(kind)+" question", func() bool { return w.run.m.Q != nil && w.run.m.Q.Kind == kind })
 }
 
 func (rig *wizardRig) waitEnd(w *Wizard) {
 	rig.t.Helper()
-	rig.q.waitFor(rig.t, "the end of the run", func() bool { return !w.run.active && w.run.out != nil && w.run.report != nil })
+	rig.q.waitFor(rig.t, "the end of the run", func() bool { return !w.run.m.Active && w.run.m.Out != nil && w.run.m.Report != nil })
 }
 
 func stepWordsShown(r *runScreen) []string {
@@ -356,7 +358,7 @@ func TestWizardWalksAProcedureToItsReport(t *testing.T) {
 	test.Tap(s.startBtn)
 	r := w.run
 
-	rig.waitQuestion(w, askSignOff)
+	rig.waitQuestion(w, runmodel.AskSignOff)
 	wantSteps(t, r, "DONE", "YOUR TURN", "PENDING", "PENDING", "PENDING", "PENDING")
 	if r.signName.Text != "sam" || !r.signRow.Visible() || !strings.Contains(w.win.Title(), "your turn") {
 		t.Errorf("sign-off: name %q shown %v, title %q", r.signName.Text, r.signRow.Visible(), w.win.Title())
@@ -364,7 +366,7 @@ func TestWizardWalksAProcedureToItsReport(t *testing.T) {
 	test.Type(r.note, "approved on the phone")
 	test.Tap(r.next)
 
-	rig.waitQuestion(w, askChoose)
+	rig.waitQuestion(w, runmodel.AskChoose)
 	if !slices.Equal(r.choices.Options, []string{"Planned maintenance", "The active server is failing"}) ||
 		r.choices.Selected != "Planned maintenance" || r.askText.Text != "Why is the service switched over?" {
 		t.Errorf("choose: %q with %v, %q selected", r.askText.Text, r.choices.Options, r.choices.Selected)
@@ -372,7 +374,7 @@ func TestWizardWalksAProcedureToItsReport(t *testing.T) {
 	r.choices.SetSelected("The active server is failing")
 	test.Tap(r.next)
 
-	rig.waitQuestion(w, askConfirm)
+	rig.waitQuestion(w, runmodel.AskConfirm)
 	wantSteps(t, r, "DONE", "DONE", "DONE", "YOUR TURN", "PENDING", "PENDING")
 	if !strings.Contains(r.preview.Text, "stop service drilld on alpha\n  service drilld: running -> stopped") || !r.previewRow.Visible() {
 		t.Errorf("the dry run shown: %q (visible %v)", r.preview.Text, r.previewRow.Visible())
@@ -387,7 +389,7 @@ func TestWizardWalksAProcedureToItsReport(t *testing.T) {
 
 	// Back to review step 1, read-only, and on to the approval again.
 	test.Tap(r.rows[0].obj.(*rowTap))
-	if r.review != 0 || !r.reviewPane.Visible() || !strings.Contains(r.revResult.Text, "beta is standby") ||
+	if r.m.Review != 0 || !r.reviewPane.Visible() || !strings.Contains(r.revResult.Text, "beta is standby") ||
 		!strings.Contains(r.revEvidence.Text, "beta role=standby") {
 		t.Errorf("review of step 1: shown %v, result %q, evidence %q", r.reviewPane.Visible(), r.revResult.Text, r.revEvidence.Text)
 	}
@@ -395,12 +397,12 @@ func TestWizardWalksAProcedureToItsReport(t *testing.T) {
 		t.Errorf("while reviewing, Next says %q", r.next.Text)
 	}
 	test.Tap(r.next)
-	if r.review != -1 || !r.currentPane.Visible() || r.next.Text != "Approve and send" {
-		t.Fatalf("back from the review: review %d, current shown %v, Next %q", r.review, r.currentPane.Visible(), r.next.Text)
+	if r.m.Review != -1 || !r.currentPane.Visible() || r.next.Text != "Approve and send" {
+		t.Fatalf("back from the review: review %d, current shown %v, Next %q", r.m.Review, r.currentPane.Visible(), r.next.Text)
 	}
 	test.Tap(r.next)
 
-	rig.waitQuestion(w, askConfirm)
+	rig.waitQuestion(w, runmodel.AskConfirm)
 	wantSteps(t, r, "DONE", "DONE", "DONE", "DONE", "DONE", "YOUR TURN")
 	if got := fleet.changes(); !slices.Equal(got, []string{"alpha service.stop drilld"}) {
 		t.Errorf("changes: %v", got)
@@ -458,7 +460,7 @@ func TestWizardAbort(t *testing.T) {
 		rig := newWizardRig(t, fleet)
 		w := rig.startDrill("sam")
 		r := w.run
-		rig.waitQuestion(w, askSignOff)
+		rig.waitQuestion(w, runmodel.AskSignOff)
 		test.Tap(r.abort)
 		if r.popup == nil || r.abortGo == nil {
 			t.Fatal("Abort did not ask")
@@ -474,7 +476,7 @@ func TestWizardAbort(t *testing.T) {
 		if !strings.Contains(richText(r.reportView), "the supervisor said no") {
 			t.Errorf("the report lacks the reason:\n%s", richText(r.reportView))
 		}
-		run, _ := rig.desk.store.ProcedureRun(context.Background(), r.runID)
+		run, _ := rig.desk.store.ProcedureRun(context.Background(), r.m.RunID)
 		if run.State != model.RunAborted || len(fleet.changes()) != 0 {
 			t.Errorf("stored run %s, changes %v", run.State, fleet.changes())
 		}
@@ -485,13 +487,13 @@ func TestWizardAbort(t *testing.T) {
 		rig := newWizardRig(t, fleet)
 		w := rig.startDrill("sam")
 		r := w.run
-		rig.waitQuestion(w, askSignOff)
+		rig.waitQuestion(w, runmodel.AskSignOff)
 		test.Tap(r.next)
-		rig.waitQuestion(w, askChoose)
+		rig.waitQuestion(w, runmodel.AskChoose)
 		test.Tap(r.next)
-		rig.waitQuestion(w, askConfirm)
+		rig.waitQuestion(w, runmodel.AskConfirm)
 		test.Tap(r.next)
-		rig.q.waitFor(t, "the verify step", func() bool { return r.current == 4 && r.busyRow.Visible() })
+		rig.q.waitFor(t, "the verify step", func() bool { return r.m.Current == 4 && r.busyRow.Visible() })
 		test.Tap(r.abort)
 		test.Type(r.abortReason, "the spare does not take over")
 		test.Tap(r.abortGo)
@@ -501,7 +503,7 @@ func TestWizardAbort(t *testing.T) {
 			!strings.Contains(r.endSummary.Text, "Requests sent: service.stop on alpha (done)") {
 			t.Errorf("end: %q, summary %q", r.endTag.Text(), r.endSummary.Text)
 		}
-		run, _ := rig.desk.store.ProcedureRun(context.Background(), r.runID)
+		run, _ := rig.desk.store.ProcedureRun(context.Background(), r.m.RunID)
 		if run.State != model.RunAborted {
 			t.Errorf("stored run %s", run.State)
 		}
@@ -559,17 +561,17 @@ func TestWizardCloseLeavesRunToResume(t *testing.T) {
 	rig := newWizardRig(t, fleet)
 	w := rig.startDrill("sam")
 	r := w.run
-	rig.waitQuestion(w, askSignOff)
+	rig.waitQuestion(w, runmodel.AskSignOff)
 	test.Tap(r.next)
-	rig.waitQuestion(w, askChoose)
+	rig.waitQuestion(w, runmodel.AskChoose)
 	w.requestClose()
 	if r.popup == nil || r.leave == nil {
 		t.Fatal("closing mid-run did not ask")
 	}
 	test.Tap(r.leave)
 	rig.waitEnd(w)
-	if r.out.State != model.RunInterrupted {
-		t.Fatalf("left to resume: outcome %+v", r.out)
+	if r.m.Out.State != model.RunInterrupted {
+		t.Fatalf("left to resume: outcome %+v", r.m.Out)
 	}
 	if w.ctx.Err() == nil {
 		t.Error("the window stayed open")
@@ -581,22 +583,22 @@ func TestWizardCloseLeavesRunToResume(t *testing.T) {
 
 	w2 := rig.procs.Resume(stopped[0])
 	r2 := w2.run
-	rig.q.waitFor(t, "the stopped run", func() bool { return r2.report != nil })
+	rig.q.waitFor(t, "the stopped run", func() bool { return r2.m.Report != nil })
 	wantSteps(t, r2, "DONE", "DONE", "STOPPED", "PENDING", "PENDING", "PENDING")
 	if r2.endTag.Text() != "STOPPED: CAN BE RESUMED" || !r2.resume.Visible() || r2.resume.Text != "Resume at step 3" {
 		t.Fatalf("stopped run: %q, resume %v %q", r2.endTag.Text(), r2.resume.Visible(), r2.resume.Text)
 	}
 	test.Tap(r2.resume)
-	rig.waitQuestion(w2, askChoose)
+	rig.waitQuestion(w2, runmodel.AskChoose)
 	wantSteps(t, r2, "DONE", "DONE", "YOUR TURN", "PENDING", "PENDING", "PENDING")
 	test.Tap(r2.next)
-	rig.waitQuestion(w2, askConfirm)
+	rig.waitQuestion(w2, runmodel.AskConfirm)
 	test.Tap(r2.next)
-	rig.waitQuestion(w2, askConfirm)
+	rig.waitQuestion(w2, runmodel.AskConfirm)
 	test.Tap(r2.next)
 	rig.waitEnd(w2)
-	if r2.outcomeState() != model.RunCompleted || len(fleet.changes()) != 1 {
-		t.Errorf("resumed: %s, changes %v", r2.outcomeState(), fleet.changes())
+	if r2.m.Outcome() != model.RunCompleted || len(fleet.changes()) != 1 {
+		t.Errorf("resumed: %s, changes %v", r2.m.Outcome(), fleet.changes())
 	}
 	if !strings.Contains(richText(r2.reportView), "was resumed by alice") {
 		t.Errorf("the report does not record the resume:\n%s", richText(r2.reportView))
@@ -735,11 +737,11 @@ func TestWizardRehearsal(t *testing.T) {
 	if !strings.Contains(labelText(w.holder), "REHEARSAL: every change is sent as a dry run") {
 		t.Errorf("no rehearsal banner:\n%s", labelText(w.holder))
 	}
-	rig.waitQuestion(w, askChoose)
+	rig.waitQuestion(w, runmodel.AskChoose)
 	test.Tap(r.next)
-	rig.waitQuestion(w, askConfirm)
-	if len(r.q.q.Preview) != 0 || !r.q.q.Rehearsal {
-		t.Errorf("in a rehearsal the confirm step is asked as such: %+v", r.q.q)
+	rig.waitQuestion(w, runmodel.AskConfirm)
+	if len(r.m.Q.Q.Preview) != 0 || !r.m.Q.Q.Rehearsal {
+		t.Errorf("in a rehearsal the confirm step is asked as such: %+v", r.m.Q.Q)
 	}
 	test.Tap(r.next)
 	rig.waitEnd(w)

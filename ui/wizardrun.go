@@ -22,30 +22,10 @@ import (
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 var _ procedure.Prompter = (*runScreen)(nil)
-
-// Question kinds: which Prompter method asks.
-const (
-	askConfirm = "confirm"
-	askChoose  = "choose"
-	askSignOff = "sign-off"
-)
-
-// question is what the engine waits for: its goroutine blocks on reply
-// until the operator answers on the UI goroutine, which never blocks on
-// it (reply holds one answer).
-type question struct {
-	kind  string
-	q     procedure.Question
-	reply chan reply
-}
-
-type reply struct {
-	a   procedure.Answer
-	err error
-}
 
 // stopRequest is why the operator stopped a run that was not waiting for
 // an answer: to abort it, or to leave it to resume later.
@@ -65,29 +45,17 @@ type runScreen struct {
 	opts procedure.Options
 	eng  *procedure.Engine
 
-	runID    uint
+	// m is the run as the views show it: its records, where the engine
+	// is, the open question, how it ended.
+	m        *runmodel.Run
 	names    boundNames        // binding -> server names
 	vars     map[string]string // the run's parameters and answers, as preflight gave them
 	bindings map[string]string // agent id -> binding
-	recs     []*model.ProcedureStepRecord
-	activity [][]string // per step: the requests sent and their answers
-	current  int        // the step the engine is at; -1 before the first
-	review   int        // the step shown for review, or -1
-	q        *question
-	percent  float64 // a wait step's progress, or -1
-	progress string
-	devs     []string
-
-	active   bool // the engine's goroutine runs
 	cancel   context.CancelFunc
 	stopWith atomic.Pointer[stopRequest]
 	// onStopped runs once the engine has stopped (the window closes).
 	onStopped func()
-	stopped   *model.ProcedureRun // the run as stored, when the screen opened on a stopped run
-	out       *procedure.Outcome
-	runErr    error
 	reportMD  string
-	report    *procedure.Report
 	following bool
 	poke      chan struct{}
 
@@ -183,8 +151,7 @@ type stepRowView struct {
 }
 
 func newRunScreen(w *Wizard, p *procedure.Procedure, o procedure.Options) *runScreen {
-	r := &runScreen{w: w, p: p, opts: o, names: boundNames{}, vars: map[string]string{}, bindings: map[string]string{}, current: -1, review: -1, percent: -1,
-		recs: make([]*model.ProcedureStepRecord, len(p.Steps)), activity: make([][]string, len(p.Steps)),
+	r := &runScreen{w: w, p: p, opts: o, m: runmodel.New(len(p.Steps)), names: boundNames{}, vars: map[string]string{}, bindings: map[string]string{},
 		poke: make(chan struct{}, 1)}
 	r.eng = w.env.desk.Engine(r, r.observe)
 	r.build()
@@ -219,7 +186,7 @@ func (w *Wizard) showStopped(run model.ProcedureRun) {
 	w.setTitle(p.Title)
 	o := procedure.Options{System: run.System, Operator: w.env.desk.OperatorName(), Supervisor: run.Supervisor, Rehearsal: run.Rehearsal}
 	r := newRunScreen(w, p, o)
-	r.runID, r.stopped = run.ID, &run
+	r.m.RunID, r.m.Stopped = run.ID, &run
 	var bound map[string][]struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -271,7 +238,7 @@ func (r *runScreen) build() {
 	r.left = left
 
 	// The current step.
-	r.curTag = newStateTag(lookOfStep(stepPending), theme.SizeNameSubHeadingText, stepWords)
+	r.curTag = newStateTag(lookOfStep(runmodel.StepPending), theme.SizeNameSubHeadingText, stepWords)
 	r.curHead = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.curHead.SizeName = theme.SizeNameSubHeadingText
 	r.curHead.Wrapping = fyne.TextWrapWord
@@ -321,7 +288,7 @@ func (r *runScreen) build() {
 	r.currentPane = container.NewVScroll(container.NewPadded(current))
 
 	// A step under review.
-	r.revTag = newStateTag(lookOfStep(stepPending), theme.SizeNameSubHeadingText, stepWords)
+	r.revTag = newStateTag(lookOfStep(runmodel.StepPending), theme.SizeNameSubHeadingText, stepWords)
 	r.revHead = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.revHead.SizeName = theme.SizeNameSubHeadingText
 	r.revHead.Wrapping = fyne.TextWrapWord
@@ -400,7 +367,7 @@ func codeBox(l *widget.Label) fyne.CanvasObject {
 
 func (r *runScreen) newStepRow(i int, st procedure.Step) *stepRowView {
 	row := &stepRowView{
-		tag:   newStateTag(lookOfStep(stepPending), "", stepWords),
+		tag:   newStateTag(lookOfStep(runmodel.StepPending), "", stepWords),
 		title: widget.NewLabel(fmt.Sprintf("%d. %s", i+1, stepTitle(st))),
 		mark:  canvas.NewRectangle(theme.Color(theme.ColorNameSelection)),
 	}
@@ -418,8 +385,8 @@ func (r *runScreen) showHeader() {
 		kind = "Rehearsal"
 	}
 	t := kind
-	if r.runID != 0 {
-		t += fmt.Sprintf(" %d", r.runID)
+	if r.m.RunID != 0 {
+		t += fmt.Sprintf(" %d", r.m.RunID)
 	}
 	r.title.SetText(t + ": " + r.p.Title)
 	people := fmt.Sprintf("On %s · operator %s", r.opts.System, dash(r.opts.Operator))
@@ -430,13 +397,14 @@ func (r *runScreen) showHeader() {
 }
 
 // running reports whether the engine's goroutine is running the run.
-func (r *runScreen) running() bool { return r.active }
+func (r *runScreen) running() bool { return r.m.Active }
 
 // start runs the run on a goroutine of its own: a new run or a resume.
 func (r *runScreen) start(run func(ctx context.Context) (procedure.Outcome, error)) {
 	env := r.w.env
 	ctx, cancel := context.WithCancel(r.w.ctx)
-	r.cancel, r.active, r.out, r.runErr = cancel, true, nil, nil
+	r.cancel = cancel
+	r.m.Start()
 	r.stopWith.Store(nil)
 	eng := r.eng
 	started := env.requests.goRequest(func() {
@@ -457,7 +425,7 @@ func (r *runScreen) start(run func(ctx context.Context) (procedure.Outcome, erro
 	})
 	if !started {
 		cancel()
-		r.active = false
+		r.m.Active = false
 		r.status.SetText("The console is closing: the run was not started.")
 		return
 	}
@@ -466,7 +434,8 @@ func (r *runScreen) start(run func(ctx context.Context) (procedure.Outcome, erro
 }
 
 // follow reads the system's servers while the window is open: at once,
-// every statusEvery, and when a step starts or ends.
+// when one of them changes (a fleet that watches, as the console's over
+// its monitor does), when a step starts or ends, and every statusEvery.
 func (r *runScreen) follow() {
 	if r.following {
 		return
@@ -480,6 +449,12 @@ func (r *runScreen) follow() {
 			defer t.Stop()
 			tick = t.C
 		}
+		var changed <-chan struct{}
+		if w, ok := fleet.(procedure.Watcher); ok {
+			var stop func()
+			changed, stop = w.Changes(system)
+			defer stop()
+		}
 		for {
 			list, err := fleet.Servers(ctx, system)
 			if ctx.Err() != nil {
@@ -491,10 +466,22 @@ func (r *runScreen) follow() {
 				return
 			case <-tick:
 			case <-poke:
+			case <-changed:
+				// A system of many busy servers changes often: the
+				// list is drawn at most every serverListGap.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(serverListGap):
+				}
 			}
 		}
 	})
 }
+
+// serverListGap is the least time between two drawings of a run's server
+// list that changes of the servers ask for.
+const serverListGap = 100 * time.Millisecond
 
 func (r *runScreen) nudge() {
 	select {
@@ -503,85 +490,36 @@ func (r *runScreen) nudge() {
 	}
 }
 
-// update is an engine Update copied on the engine's goroutine, so that
-// the UI goroutine reads nothing the engine may still change.
-type update struct {
-	kind    procedure.UpdateKind
-	run     uint
-	step    procedure.Step
-	hasStep bool
-	rec     *model.ProcedureStepRecord
-	server  string
-	req     *actions.Request
-	res     *actions.Result
-	percent float64
-	text    string
-}
-
 // observe is the engine's Observe: it copies the update and hands it to
 // the UI goroutine.
 func (r *runScreen) observe(u procedure.Update) {
-	c := update{kind: u.Kind, run: u.Run, server: u.Server, percent: u.Percent, text: u.Text}
-	if u.Step != nil {
-		c.step, c.hasStep = *u.Step, true
-	}
-	if u.Record != nil {
-		rec := *u.Record
-		c.rec = &rec
-	}
-	if u.Request != nil {
-		req := *u.Request
-		c.req = &req
-	}
-	if u.Result != nil {
-		res := *u.Result
-		c.res = &res
-	}
+	c := runmodel.Copy(u)
 	r.w.env.do(func() { r.apply(c) })
 }
 
-func (r *runScreen) apply(c update) {
-	i := c.step.Index
-	if c.hasStep && (i < 0 || i >= len(r.p.Steps)) {
-		return
-	}
-	switch c.kind {
-	case procedure.UpdateStarted:
-		r.runID = c.run
+// apply takes an engine update into the run and draws what it changed.
+func (r *runScreen) apply(u runmodel.Update) {
+	ch := r.m.Apply(u, requestLine)
+	if ch.Header {
 		r.showHeader()
-	case procedure.UpdateStepStart:
-		r.recs[i], r.current, r.activity[i] = c.rec, i, nil
-		r.percent, r.progress = -1, ""
-		r.showRow(i)
+	}
+	if ch.Row >= 0 {
+		r.showRow(ch.Row)
+	}
+	if ch.Servers {
 		r.nudge()
+	}
+	if ch.Current {
 		r.showCurrent()
-	case procedure.UpdateStepEnd:
-		r.recs[i] = c.rec
-		r.showRow(i)
-		r.nudge()
-		if i == r.current {
-			r.showCurrent()
-		}
-		if i == r.review {
-			r.showReview()
-		}
-	case procedure.UpdateRequest:
-		line := requestLine(c.server, *c.req, c.res)
-		r.activity[i] = append(r.activity[i], line)
-		if i == r.current {
-			r.showActivity()
-		}
-	case procedure.UpdateProgress:
-		r.percent, r.progress = c.percent, c.text
-		if i == r.current {
-			r.showProgress()
-		}
-	case procedure.UpdateDeviation:
-		r.devs = append(r.devs, c.text)
-		if r.current >= 0 {
-			r.activity[r.current] = append(r.activity[r.current], "deviation: "+c.text)
-			r.showActivity()
-		}
+	}
+	if ch.Review {
+		r.showReview()
+	}
+	if ch.Activity {
+		r.showActivity()
+	}
+	if ch.Progress {
+		r.showProgress()
 	}
 }
 
@@ -617,109 +555,103 @@ func requestLine(server string, req actions.Request, res *actions.Result) string
 
 // Confirm is part of procedure.Prompter.
 func (r *runScreen) Confirm(ctx context.Context, q procedure.Question) (procedure.Answer, error) {
-	return r.ask(ctx, askConfirm, q)
+	return r.ask(ctx, runmodel.AskConfirm, q)
 }
 
 // Choose is part of procedure.Prompter.
 func (r *runScreen) Choose(ctx context.Context, q procedure.Question) (procedure.Answer, error) {
-	return r.ask(ctx, askChoose, q)
+	return r.ask(ctx, runmodel.AskChoose, q)
 }
 
 // SignOff is part of procedure.Prompter.
 func (r *runScreen) SignOff(ctx context.Context, q procedure.Question) (procedure.Answer, error) {
-	return r.ask(ctx, askSignOff, q)
+	return r.ask(ctx, runmodel.AskSignOff, q)
 }
 
-func (r *runScreen) ask(ctx context.Context, kind string, q procedure.Question) (procedure.Answer, error) {
-	qq := &question{kind: kind, q: q, reply: make(chan reply, 1)}
+func (r *runScreen) ask(ctx context.Context, kind runmodel.Ask, q procedure.Question) (procedure.Answer, error) {
+	qq := runmodel.NewQuestion(kind, q)
 	r.w.env.do(func() { r.showQuestion(qq) })
 	select {
-	case a := <-qq.reply:
-		return a.a, a.err
+	case a := <-qq.Reply:
+		return a.A, a.Err
 	case <-ctx.Done():
 		r.w.env.do(func() { r.dropQuestion(qq) })
 		return procedure.Answer{}, ctx.Err()
 	}
 }
 
-func (r *runScreen) showQuestion(qq *question) {
-	if !r.active {
+func (r *runScreen) showQuestion(qq *runmodel.Question) {
+	if !r.m.Ask(qq) {
 		return
 	}
-	r.q = qq
-	r.review = -1 // the operator's turn comes first
-	r.current = qq.q.Step.Index
 	r.choices.Options, r.choiceVals = nil, map[string]string{}
 	r.choices.Selected = ""
-	for _, c := range qq.q.Choices {
+	for _, c := range qq.Q.Choices {
 		label := c.Label
 		if label == "" {
 			label = c.Value
 		}
 		r.choices.Options = append(r.choices.Options, label)
 		r.choiceVals[label] = c.Value
-		if c.Value == qq.q.Default {
+		if c.Value == qq.Q.Default {
 			r.choices.Selected = label
 		}
 	}
 	r.choices.Refresh()
-	r.signName.SetText(qq.q.Supervisor)
+	r.signName.SetText(qq.Q.Supervisor)
 	var lines []string
-	for _, pv := range qq.q.Preview {
+	for _, pv := range qq.Q.Preview {
 		lines = append(lines, previewLines(pv))
 	}
 	r.preview.SetText(strings.Join(lines, "\n\n"))
-	r.showRow(r.current)
+	r.showRow(r.m.Current)
 	r.showCurrent()
 	r.w.win.RequestFocus()
 }
 
-func (r *runScreen) dropQuestion(qq *question) {
-	if r.q != qq {
+func (r *runScreen) dropQuestion(qq *runmodel.Question) {
+	if !r.m.Drop(qq) {
 		return
 	}
-	r.q = nil
-	if r.current >= 0 {
-		r.showRow(r.current)
+	if r.m.Current >= 0 {
+		r.showRow(r.m.Current)
 	}
 	r.showCurrent()
 }
 
 // answer hands the operator's answer to the engine's goroutine.
 func (r *runScreen) answer(a procedure.Answer, err error) {
-	qq := r.q
+	qq := r.m.Answer(a, err)
 	if qq == nil {
 		return
 	}
-	r.q = nil
-	qq.reply <- reply{a: a, err: err}
 	r.note.SetText("")
-	r.showRow(qq.q.Step.Index)
+	r.showRow(qq.Q.Step.Index)
 	r.showCurrent()
 }
 
 // goNext answers the open question as the form says, or returns from a
 // review.
 func (r *runScreen) goNext() {
-	if r.review >= 0 {
-		r.review = -1
+	if r.m.Review >= 0 {
+		r.m.Review = -1
 		r.showPane()
 		return
 	}
-	qq := r.q
+	qq := r.m.Q
 	if qq == nil {
 		return
 	}
 	note := strings.TrimSpace(r.note.Text)
 	a := procedure.Answer{OK: true, By: r.opts.Operator, Note: note}
-	switch qq.kind {
-	case askChoose:
+	switch qq.Kind {
+	case runmodel.AskChoose:
 		a.Value = r.choiceVals[r.choices.Selected]
 		if a.Value == "" {
 			r.status.SetText("Choose one of the document's answers first.")
 			return
 		}
-	case askSignOff:
+	case runmodel.AskSignOff:
 		a.By = strings.TrimSpace(r.signName.Text)
 		if a.By == "" {
 			r.status.SetText("Type the name of the supervisor who signs off.")
@@ -731,47 +663,29 @@ func (r *runScreen) goNext() {
 
 // goBack shows the record of the step before the one shown.
 func (r *runScreen) goBack() {
-	from := r.review
-	if from < 0 {
-		from = r.current
-		if from < 0 || r.endShown() {
-			from = len(r.p.Steps)
-		}
-	}
-	for i := from - 1; i >= 0; i-- {
-		if r.recs[i] != nil {
-			r.reviewStep(i)
-			return
-		}
+	if i, ok := r.m.Earlier(); ok {
+		r.reviewStep(i)
 	}
 }
 
 // reviewStep shows step i's record, read-only.
 func (r *runScreen) reviewStep(i int) {
-	if i == r.current && r.active {
-		r.review = -1
-	} else {
-		r.review = i
-	}
+	r.m.ReviewStep(i)
 	r.showPane()
-}
-
-func (r *runScreen) endShown() bool {
-	return !r.active && (r.out != nil || r.stopped != nil || r.runErr != nil)
 }
 
 // showPane shows the current step, the step under review or the end.
 func (r *runScreen) showPane() {
 	for i, row := range r.rows {
-		setVisible(row.mark, i == r.review || (r.review < 0 && i == r.current && !r.endShown()))
+		setVisible(row.mark, r.m.Marked(i))
 	}
-	switch {
-	case r.review >= 0:
+	switch r.m.Pane() {
+	case runmodel.PaneReview:
 		r.showReview()
 		r.currentPane.Hide()
 		r.endPane.Hide()
 		r.reviewPane.Show()
-	case r.endShown():
+	case runmodel.PaneEnd:
 		r.currentPane.Hide()
 		r.reviewPane.Hide()
 		r.endPane.Show()
@@ -783,30 +697,15 @@ func (r *runScreen) showPane() {
 	r.sync()
 }
 
-// stateOf is the word step i's tag shows.
-func (r *runScreen) stateOf(i int) string {
-	if r.q != nil && r.q.q.Step.Index == i {
-		return stepYourTurn
-	}
-	rec := r.recs[i]
-	switch {
-	case rec == nil:
-		return stepPending
-	case rec.State == procedure.StepRunning && !r.active:
-		return procedure.StepInterrupted
-	}
-	return rec.State
-}
-
 func (r *runScreen) showRow(i int) {
-	r.rows[i].tag.set(lookOfStep(r.stateOf(i)))
+	r.rows[i].tag.set(lookOfStep(r.m.StateOf(i)))
 }
 
 func (r *runScreen) showCurrent() {
 	r.showPane()
-	i := r.current
+	i := r.m.Current
 	if i < 0 {
-		r.curTag.set(lookOfStep(stepPending))
+		r.curTag.set(lookOfStep(runmodel.StepPending))
 		r.curHead.SetText("Starting the run…")
 		r.docText.SetText("")
 		r.vigilText.SetText("Vigil records the run, then runs step 1.")
@@ -819,7 +718,7 @@ func (r *runScreen) showCurrent() {
 		return
 	}
 	st := r.p.Steps[i]
-	r.curTag.set(lookOfStep(r.stateOf(i)))
+	r.curTag.set(lookOfStep(r.m.StateOf(i)))
 	r.curHead.SetText(stepHeading(st, len(r.p.Steps)))
 	r.docText.SetText(strings.TrimSpace(st.Text))
 	r.vigilText.SetText(whatVigilDoes(r.p, st, r.names, r.vars, r.opts.Supervisor, r.opts.Rehearsal))
@@ -829,13 +728,13 @@ func (r *runScreen) showCurrent() {
 	}
 	setVisible(r.dangerRow, destructive)
 
-	qq := r.q
+	qq := r.m.Q
 	setVisible(r.askRow, qq != nil)
 	if qq != nil {
-		r.askText.SetText(qq.q.Text)
-		setVisible(r.previewRow, len(qq.q.Preview) > 0)
-		setVisible(r.choices, qq.kind == askChoose)
-		setVisible(r.signRow, qq.kind == askSignOff)
+		r.askText.SetText(qq.Q.Text)
+		setVisible(r.previewRow, len(qq.Q.Preview) > 0)
+		setVisible(r.choices, qq.Kind == runmodel.AskChoose)
+		setVisible(r.signRow, qq.Kind == runmodel.AskSignOff)
 	}
 	r.showBusy()
 	r.showProgress()
@@ -858,12 +757,12 @@ func upper(s string) string {
 }
 
 func (r *runScreen) showBusy() {
-	on := r.active && r.q == nil
+	on := r.m.Active && r.m.Q == nil
 	if on {
 		text := "Vigil is running this step…"
-		if r.current < 0 {
+		if r.m.Current < 0 {
 			text = "Starting…"
-		} else if rec := r.recs[r.current]; rec != nil && rec.State != procedure.StepRunning {
+		} else if rec := r.m.Recs[r.m.Current]; rec != nil && rec.State != model.StepRunning {
 			text = "Going on to the next step…"
 		}
 		r.busyText.SetText(text)
@@ -875,26 +774,26 @@ func (r *runScreen) showBusy() {
 }
 
 func (r *runScreen) showProgress() {
-	i := r.current
+	i := r.m.Current
 	waits := i >= 0 && (r.p.Steps[i].Type == procedure.StepWait || r.p.Steps[i].Type == procedure.StepVerify)
-	setVisible(r.progressRow, waits && (r.progress != "" || r.percent >= 0))
-	setVisible(r.meter, r.percent >= 0)
-	if r.percent >= 0 {
-		r.meter.SetValue(min(max(r.percent/100, 0), 1))
+	setVisible(r.progressRow, waits && (r.m.Progress != "" || r.m.Percent >= 0))
+	setVisible(r.meter, r.m.Percent >= 0)
+	if r.m.Percent >= 0 {
+		r.meter.SetValue(min(max(r.m.Percent/100, 0), 1))
 	}
-	if r.progress != "" && r.meterText.Text != "Now: "+r.progress {
-		r.meterText.SetText("Now: " + r.progress)
+	if r.m.Progress != "" && r.meterText.Text != "Now: "+r.m.Progress {
+		r.meterText.SetText("Now: " + r.m.Progress)
 		r.currentPane.Refresh() // the new words may take more or fewer lines
 	}
 }
 
 func (r *runScreen) showActivity() {
-	i := r.current
-	if i < 0 || len(r.activity[i]) == 0 {
+	i := r.m.Current
+	if i < 0 || len(r.m.Activity[i]) == 0 {
 		r.activityRow.Hide()
 		return
 	}
-	r.activityTxt.SetText(strings.Join(r.activity[i], "\n"))
+	r.activityTxt.SetText(strings.Join(r.m.Activity[i], "\n"))
 	r.activityRow.Show()
 	r.currentPane.Refresh()
 }
@@ -945,15 +844,15 @@ func (r *runScreen) showServers(list []procedure.Server, err error) {
 }
 
 func (r *runScreen) showReview() {
-	i := r.review
+	i := r.m.Review
 	if i < 0 {
 		return
 	}
 	st := r.p.Steps[i]
-	r.revTag.set(lookOfStep(r.stateOf(i)))
+	r.revTag.set(lookOfStep(r.m.StateOf(i)))
 	r.revHead.SetText(stepHeading(st, len(r.p.Steps)))
 	r.revDoc.SetText(strings.TrimSpace(st.Text))
-	rec := r.recs[i]
+	rec := r.m.Recs[i]
 	if rec == nil {
 		r.revResult.SetText("Not reached yet. " + whatVigilDoes(r.p, st, r.names, r.vars, r.opts.Supervisor, r.opts.Rehearsal))
 		r.revEvidence.SetText("none yet")
@@ -987,34 +886,22 @@ func (r *runScreen) showReview() {
 
 // sync sets the bar's buttons for what is shown.
 func (r *runScreen) sync() {
-	setVisible(r.abort, r.active)
-	setEnabled(r.abort, r.active && r.popup == nil)
-	hasEarlier := false
-	from := r.review
-	if from < 0 {
-		from = r.current
-		if r.endShown() {
-			from = len(r.p.Steps)
-		}
-	}
-	for i := 0; i < from && i < len(r.recs); i++ {
-		if r.recs[i] != nil {
-			hasEarlier = true
-		}
-	}
+	setVisible(r.abort, r.m.Active)
+	setEnabled(r.abort, r.m.Active && r.popup == nil)
+	_, hasEarlier := r.m.Earlier()
 	setEnabled(r.back, hasEarlier)
 	r.next.Importance = widget.HighImportance
-	qq := r.q
+	qq := r.m.Q
 	switch {
-	case r.review >= 0 && r.endShown():
+	case r.m.Review >= 0 && r.m.EndShown():
 		r.next.SetText("Back to the report")
 		setEnabled(r.next, true)
-	case r.review >= 0:
+	case r.m.Review >= 0:
 		r.next.SetText("Back to the current step")
 		setEnabled(r.next, true)
 	case qq != nil:
 		r.next.SetText(answerLabel(qq, r.opts.Rehearsal))
-		if qq.kind == askConfirm && len(qq.q.Preview) > 0 && qq.q.Step.Destructive {
+		if qq.Kind == runmodel.AskConfirm && len(qq.Q.Preview) > 0 && qq.Q.Step.Destructive {
 			r.next.Importance = widget.DangerImportance
 		}
 		setEnabled(r.next, true)
@@ -1022,18 +909,18 @@ func (r *runScreen) sync() {
 		r.next.SetText("Next")
 		setEnabled(r.next, false)
 	}
-	setVisible(r.next, r.active || r.review >= 0)
+	setVisible(r.next, r.m.Active || r.m.Review >= 0)
 	r.bar.Refresh() // the buttons' words change their widths
-	setVisible(r.note, r.active)
-	setVisible(r.saveNote, r.active && qq == nil)
+	setVisible(r.note, r.m.Active)
+	setVisible(r.saveNote, r.m.Active && qq == nil)
 	if ph := map[bool]string{true: answerNotePlaceholder, false: notePlaceholder}[qq != nil]; r.note.PlaceHolder != ph {
 		r.note.SetPlaceHolder(ph)
 	}
 	switch {
 	case qq != nil:
 		r.status.Importance = widget.WarningImportance
-		r.status.SetText(fmt.Sprintf("Step %d waits for you.", qq.q.Step.Index+1))
-	case r.active:
+		r.status.SetText(fmt.Sprintf("Step %d waits for you.", qq.Q.Step.Index+1))
+	case r.m.Active:
 		r.status.Importance = widget.MediumImportance
 		r.status.SetText("The run is going on; it asks you when it needs you.")
 	default:
@@ -1042,14 +929,14 @@ func (r *runScreen) sync() {
 }
 
 // answerLabel is what the Next button says for a question.
-func answerLabel(qq *question, rehearsal bool) string {
-	switch qq.kind {
-	case askChoose:
+func answerLabel(qq *runmodel.Question, rehearsal bool) string {
+	switch qq.Kind {
+	case runmodel.AskChoose:
 		return "Next with this answer"
-	case askSignOff:
+	case runmodel.AskSignOff:
 		return "Sign off"
 	}
-	if len(qq.q.Preview) > 0 {
+	if len(qq.Q.Preview) > 0 {
 		return "Approve and send"
 	}
 	return "Confirm, done"
@@ -1059,28 +946,28 @@ func answerLabel(qq *question, rehearsal bool) string {
 // is open to take it with its answer.
 func (r *runScreen) recordNote() {
 	text := strings.TrimSpace(r.note.Text)
-	if text == "" || r.runID == 0 {
+	if text == "" || r.m.RunID == 0 {
 		return
 	}
-	if r.q != nil {
+	if r.m.Q != nil {
 		r.status.SetText("The note goes with your answer to this step.")
 		return
 	}
-	env, store, id, step := r.w.env, r.eng.Store, r.runID, r.current
+	env, db, id, step := r.w.env, r.eng.Store, r.m.RunID, r.m.Current
 	d := model.ProcedureDeviation{RunID: id, StepIndex: step, Time: env.now(),
 		Text: fmt.Sprintf("note by %s: %s", dash(r.opts.Operator), text)}
 	r.note.SetText("")
 	env.requests.goRequest(func() {
-		err := store.AddProcedureDeviation(env.ctx, d)
+		err := db.AddProcedureDeviation(env.ctx, d)
 		env.do(func() {
 			if err != nil {
 				r.status.SetText("The note could not be recorded: " + err.Error())
 				r.note.SetText(text)
 				return
 			}
-			r.devs = append(r.devs, d.Text)
+			r.m.Devs = append(r.m.Devs, d.Text)
 			if step >= 0 {
-				r.activity[step] = append(r.activity[step], d.Text)
+				r.m.Activity[step] = append(r.m.Activity[step], d.Text)
 				r.showActivity()
 			}
 		})
@@ -1093,14 +980,14 @@ func (r *runScreen) askAbort() {
 		return
 	}
 	at := "before its first step"
-	if r.current >= 0 {
-		at = fmt.Sprintf("at step %d of %d", r.current+1, len(r.p.Steps))
-	} else if r.stopped != nil {
-		at = fmt.Sprintf("at step %d of %d", r.stopped.Cursor+1, len(r.p.Steps))
+	if r.m.Current >= 0 {
+		at = fmt.Sprintf("at step %d of %d", r.m.Current+1, len(r.p.Steps))
+	} else if r.m.Stopped != nil {
+		at = fmt.Sprintf("at step %d of %d", r.m.Stopped.Cursor+1, len(r.p.Steps))
 	}
 	text := "Vigil stops the run " + at + " and records it as aborted, with where things stand. " +
 		"Steps already done are not undone: the next screen shows the document's way back."
-	if r.active && r.q == nil {
+	if r.m.Active && r.m.Q == nil {
 		text += " A request already sent to an agent is still carried out by the agent; the summary lists it."
 	}
 	r.abortReason = widget.NewEntry()
@@ -1121,11 +1008,11 @@ func (r *runScreen) askClose() {
 		return
 	}
 	at := "at its start"
-	if r.current >= 0 {
-		at = fmt.Sprintf("at step %d of %d", r.current+1, len(r.p.Steps))
+	if r.m.Current >= 0 {
+		at = fmt.Sprintf("at step %d of %d", r.m.Current+1, len(r.p.Steps))
 	}
 	text := "The run is in progress, " + at + ". Leave it to resume later: Vigil stops it where it is, and the console " +
-		"offers to resume it at this step when it is opened again (or `vigil procedure resume " + fmt.Sprint(r.runID) + "`). " +
+		"offers to resume it at this step when it is opened again (or `vigil procedure resume " + fmt.Sprint(r.m.RunID) + "`). " +
 		"Or abort it: it is recorded as aborted, with where things stand."
 	keep := widget.NewButton("Keep the window open", r.closePopup)
 	r.leave = widget.NewButtonWithIcon("Leave it to resume later", theme.MediaPauseIcon(), func() {
@@ -1179,15 +1066,15 @@ func (r *runScreen) abortRun(reason string) {
 	if reason == "" {
 		reason = "no reason given"
 	}
-	if !r.active {
-		if r.stopped != nil {
+	if !r.m.Active {
+		if r.m.Stopped != nil {
 			r.abortStopped(reason)
 		}
 		return
 	}
 	r.stopWith.Store(&stopRequest{abort: true, by: by, reason: reason})
 	r.status.SetText("Aborting the run…")
-	if r.q != nil {
+	if r.m.Q != nil {
 		r.answer(procedure.Answer{By: by, Note: reason}, procedure.ErrAborted)
 		return
 	}
@@ -1196,29 +1083,29 @@ func (r *runScreen) abortRun(reason string) {
 
 // resumeStopped resumes a stopped run at the step it stopped in.
 func (r *runScreen) resumeStopped() {
-	if r.active || r.runID == 0 {
+	if r.m.Active || r.m.RunID == 0 {
 		return
 	}
-	id, op := r.runID, r.opts.Operator
-	r.stopped = nil
-	r.out = nil
+	id, op := r.m.RunID, r.opts.Operator
+	r.m.Stopped = nil
+	r.m.Out = nil
 	r.reportMD = ""
-	r.review = -1
-	r.current = -1
+	r.m.Review = -1
+	r.m.Current = -1
 	r.showCurrent()
 	r.start(func(ctx context.Context) (procedure.Outcome, error) { return r.eng.Resume(ctx, id, op) })
 }
 
 // abortStopped ends a stopped run as aborted, on a goroutine of its own.
 func (r *runScreen) abortStopped(reason string) {
-	env, eng, id, by := r.w.env, r.eng, r.runID, r.opts.Operator
+	env, eng, id, by := r.w.env, r.eng, r.m.RunID, r.opts.Operator
 	setEnabled(r.abortOld, false)
 	setEnabled(r.resume, false)
 	env.requests.goRequest(func() {
 		out, err := eng.Abort(env.ctx, id, by, reason)
 		rep, repErr := procedure.LoadReport(env.ctx, eng.Store, id)
 		env.do(func() {
-			r.stopped = nil
+			r.m.Stopped = nil
 			r.finished(out, err, rep, repErr)
 		})
 	})
@@ -1226,14 +1113,9 @@ func (r *runScreen) abortStopped(reason string) {
 
 // finished shows how the run ended, its steps as recorded and its report.
 func (r *runScreen) finished(out procedure.Outcome, err error, rep *procedure.Report, repErr error) {
-	r.active = false
-	r.q = nil
+	r.m.Finish(out, err)
 	if r.cancel != nil {
 		r.cancel()
-	}
-	r.out, r.runErr = &out, err
-	if out.Run != 0 {
-		r.runID = out.Run
 	}
 	r.showReport(rep, repErr)
 	if r.w.env.ended != nil {
@@ -1248,10 +1130,10 @@ func (r *runScreen) finished(out procedure.Outcome, err error, rep *procedure.Re
 // loadReport reads a run's report and shows it with the run's end (or
 // where a stopped run stands).
 func (r *runScreen) loadReport(id uint, then func()) {
-	env, store := r.w.env, r.eng.Store
+	env, db := r.w.env, r.eng.Store
 	r.endHead.SetText("Reading run " + fmt.Sprint(id) + "…")
 	env.requests.goRequest(func() {
-		rep, err := procedure.LoadReport(env.ctx, store, id)
+		rep, err := procedure.LoadReport(env.ctx, db, id)
 		env.do(func() {
 			r.showReport(rep, err)
 			if then != nil {
@@ -1263,49 +1145,49 @@ func (r *runScreen) loadReport(id uint, then func()) {
 
 func (r *runScreen) showReport(rep *procedure.Report, repErr error) {
 	if rep != nil {
-		r.report = rep
+		r.m.Report = rep
 		// The records as stored: a resumed step's newest attempt wins, and
 		// steps the end marked (aborted) read as it says.
 		for _, s := range rep.Steps {
-			if s.Index >= 0 && s.Index < len(r.recs) {
+			if s.Index >= 0 && s.Index < len(r.m.Recs) {
 				rec := s.ProcedureStepRecord
-				r.recs[s.Index] = &rec
+				r.m.Recs[s.Index] = &rec
 			}
 		}
 		r.reportMD = rep.Markdown()
 		r.reportView.ParseMarkdown(r.reportMD)
-		if r.stopped != nil {
-			r.stopped.State, r.stopped.Summary = rep.Run.State, rep.Run.Summary
+		if r.m.Stopped != nil {
+			r.m.Stopped.State, r.m.Stopped.Summary = rep.Run.State, rep.Run.Summary
 		}
 	}
 	for i := range r.rows {
 		r.showRow(i)
 	}
-	state := r.outcomeState()
+	state := r.m.Outcome()
 	r.endTag.set(lookOfOutcome(state, r.opts.Rehearsal))
-	head := fmt.Sprintf("Run %d of %s on %s.", r.runID, r.p.Title, r.opts.System)
-	if r.runErr != nil {
-		head = "The run could not go on: " + r.runErr.Error()
+	head := fmt.Sprintf("Run %d of %s on %s.", r.m.RunID, r.p.Title, r.opts.System)
+	if r.m.RunErr != nil {
+		head = "The run could not go on: " + r.m.RunErr.Error()
 	}
 	if repErr != nil {
 		head += " The report could not be read: " + repErr.Error()
 	}
 	r.endHead.SetText(head)
-	summary := r.summaryText()
+	summary := r.m.Summary()
 	if summary == "" && state == model.RunCompleted {
 		summary = "Every step is done. The report below is the record of the run."
 	}
 	r.endSummary.SetText(summary)
 	wayBack := ""
-	if r.out != nil {
-		wayBack = r.out.WayBack
+	if r.m.Out != nil {
+		wayBack = r.m.Out.WayBack
 	}
 	if wayBack == "" && rep != nil {
 		wayBack = rep.Run.WayBack
 	}
 	r.endWayBack.SetText(wayBack)
 	setVisible(r.wayBackRow, wayBack != "")
-	open := model.RunOpen(state) && !r.active
+	open := state.Open() && !r.m.Active
 	setVisible(r.resume, open)
 	setVisible(r.abortOld, open)
 	setEnabled(r.resume, open)
@@ -1313,42 +1195,12 @@ func (r *runScreen) showReport(rep *procedure.Report, repErr error) {
 	if open && rep != nil {
 		r.resume.SetText(fmt.Sprintf("Resume at step %d", rep.Run.Cursor+1))
 	}
-	if r.savePath.Text == "" && r.runID != 0 {
-		r.savePath.SetText(defaultReportPath(r.runID, r.p.ID))
+	if r.savePath.Text == "" && r.m.RunID != 0 {
+		r.savePath.SetText(defaultReportPath(r.m.RunID, r.p.ID))
 	}
 	r.w.setTitle(strings.ToLower(lookOfOutcome(state, r.opts.Rehearsal).word) + " - " + r.p.Title)
 	r.showPane()
 	r.endPane.Refresh()
-}
-
-// outcomeState is how the run ended, or stands when it stopped.
-func (r *runScreen) outcomeState() string {
-	switch {
-	case r.active:
-		return ""
-	case r.out != nil && r.out.State != "":
-		return r.out.State
-	case r.report != nil:
-		return r.report.Run.State
-	case r.stopped != nil:
-		return r.stopped.State
-	case r.runErr != nil:
-		return model.RunFailed
-	}
-	return ""
-}
-
-// summaryText is where things stand, when the run did not complete.
-func (r *runScreen) summaryText() string {
-	switch {
-	case r.active:
-		return ""
-	case r.out != nil && r.out.Summary != "":
-		return r.out.Summary
-	case r.report != nil:
-		return r.report.Run.Summary
-	}
-	return ""
 }
 
 // defaultReportPath is where a report is saved unless the operator says
@@ -1365,7 +1217,7 @@ func defaultReportPath(id uint, procedureID string) string {
 // on a goroutine of its own. A file already there is replaced only after
 // the operator says so.
 func (r *runScreen) saveReport(format string) {
-	rep := r.report
+	rep := r.m.Report
 	base := strings.TrimSpace(r.savePath.Text)
 	if rep == nil || base == "" {
 		return
@@ -1383,13 +1235,13 @@ func (r *runScreen) saveReport(format string) {
 // as Markdown otherwise. The path chosen goes into the entry, so the save
 // buttons write beside it.
 func (r *runScreen) chooseReport() {
-	rep := r.report
+	rep := r.m.Report
 	if rep == nil {
 		return
 	}
 	base := strings.TrimSpace(r.savePath.Text)
 	if base == "" {
-		base = defaultReportPath(r.runID, r.p.ID)
+		base = defaultReportPath(r.m.RunID, r.p.ID)
 	}
 	if ext := filepath.Ext(base); ext != ".md" && ext != ".html" && ext != ".htm" {
 		base += ".md"

@@ -4,6 +4,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+	"github.com/vigilops/vigil/model"
 )
 
 var (
@@ -23,7 +24,7 @@ type stateTag struct {
 
 // newStateTag returns a tag showing look; states are the states (step
 // states or outcomes) whose words set its width.
-func newStateTag(look tagLook, size fyne.ThemeSizeName, states []string) *stateTag {
+func newStateTag(look tagLook, size fyne.ThemeSizeName, states []model.StepState) *stateTag {
 	words := make([]string, len(states))
 	for i, st := range states {
 		words[i] = lookOfStep(st).word

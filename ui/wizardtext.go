@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 // The words and colours of the procedure wizard, as pure functions: the
@@ -16,11 +17,6 @@ import (
 
 // Step states the wizard shows besides the engine's record states: a step
 // not reached yet, and one that waits for the operator's answer.
-const (
-	stepPending  = "pending"
-	stepYourTurn = "your-turn"
-)
-
 var (
 	inkDark   = color.NRGBA{R: 0x21, G: 0x21, B: 0x21, A: 0xff}
 	fillGreen = color.NRGBA{R: 0x2e, G: 0x7d, B: 0x32, A: 0xff}
@@ -31,37 +27,37 @@ var (
 
 // lookOfStep gives fixed colours, like lookOfRole, each dark enough for
 // white text (or, for pending, light enough for dark text) to pass WCAG AA.
-func lookOfStep(state string) tagLook {
+func lookOfStep(state model.StepState) tagLook {
 	switch state {
-	case stepPending:
+	case runmodel.StepPending:
 		return tagLook{"PENDING", color.NRGBA{R: 0xdd, G: 0xdd, B: 0xdd, A: 0xff}, inkDark}
-	case procedure.StepRunning:
+	case model.StepRunning:
 		return tagLook{"RUNNING", fillBlue, white}
-	case stepYourTurn:
+	case runmodel.StepYourTurn:
 		return tagLook{"YOUR TURN", color.NRGBA{R: 0xa8, G: 0x40, B: 0x00, A: 0xff}, white}
-	case procedure.StepPassed:
+	case model.StepPassed:
 		return tagLook{"DONE", fillGreen, white}
-	case procedure.StepFailed:
+	case model.StepFailed:
 		return tagLook{"FAILED", fillRed, white}
-	case procedure.StepSkipped:
+	case model.StepSkipped:
 		return tagLook{"SKIPPED", fillGrey, white}
-	case procedure.StepRehearsed:
+	case model.StepRehearsed:
 		return tagLook{"REHEARSED", color.NRGBA{R: 0x6a, G: 0x1b, B: 0x9a, A: 0xff}, white}
-	case procedure.StepAborted:
+	case model.StepAborted:
 		return tagLook{"ABORTED", color.NRGBA{R: 0x8e, G: 0x1c, B: 0x1c, A: 0xff}, white}
-	case procedure.StepInterrupted:
+	case model.StepInterrupted:
 		return tagLook{"STOPPED", color.NRGBA{R: 0x7a, G: 0x5c, B: 0x00, A: 0xff}, white}
 	}
-	return tagLook{strings.ToUpper(state), fillGrey, white}
+	return tagLook{strings.ToUpper(state.String()), fillGrey, white}
 }
 
 // stepWords lists every word a step tag can show, so that tags share one
 // width and the step list lines up.
-var stepWords = []string{stepPending, procedure.StepRunning, stepYourTurn, procedure.StepPassed, procedure.StepFailed,
-	procedure.StepSkipped, procedure.StepRehearsed, procedure.StepAborted, procedure.StepInterrupted}
+var stepWords = []model.StepState{runmodel.StepPending, model.StepRunning, runmodel.StepYourTurn, model.StepPassed, model.StepFailed,
+	model.StepSkipped, model.StepRehearsed, model.StepAborted, model.StepInterrupted}
 
 // lookOfOutcome is how a run's end reads at the top of its last screen.
-func lookOfOutcome(state string, rehearsal bool) tagLook {
+func lookOfOutcome(state model.RunState, rehearsal bool) tagLook {
 	switch state {
 	case model.RunCompleted:
 		if rehearsal {
@@ -71,11 +67,11 @@ func lookOfOutcome(state string, rehearsal bool) tagLook {
 	case model.RunFailed:
 		return tagLook{"FAILED", fillRed, white}
 	case model.RunAborted:
-		return tagLook{"ABORTED", lookOfStep(procedure.StepAborted).fill, white}
+		return tagLook{"ABORTED", lookOfStep(model.StepAborted).fill, white}
 	case model.RunInterrupted, model.RunRunning:
-		return tagLook{"STOPPED: CAN BE RESUMED", lookOfStep(procedure.StepInterrupted).fill, white}
+		return tagLook{"STOPPED: CAN BE RESUMED", lookOfStep(model.StepInterrupted).fill, white}
 	}
-	return tagLook{strings.ToUpper(state), fillGrey, white}
+	return tagLook{strings.ToUpper(state.String()), fillGrey, white}
 }
 
 // stepTitle is a step's title in the step list: the document's words, cut
@@ -314,11 +310,11 @@ func agoWords(t, now time.Time) string {
 func lastTimes(l model.ProcedureLast, now time.Time) string {
 	run := "Last run: " + agoWords(l.LastRun, now)
 	if l.LastRunState != "" {
-		run += " (" + l.LastRunState + ")"
+		run += " (" + l.LastRunState.String() + ")"
 	}
 	reh := "last rehearsal: " + agoWords(l.LastRehearsal, now)
 	if l.LastRehearsalState != "" {
-		reh += " (" + l.LastRehearsalState + ")"
+		reh += " (" + l.LastRehearsalState.String() + ")"
 	}
 	return run + " · " + reh
 }

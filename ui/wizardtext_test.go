@@ -9,6 +9,7 @@ import (
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/model"
 	"github.com/vigilops/vigil/procedure"
+	"github.com/vigilops/vigil/ui/runmodel"
 )
 
 func TestAgoWords(t *testing.T) {
@@ -61,7 +62,7 @@ func TestConditionWords(t *testing.T) {
 }
 
 func TestStepLooksAreDistinctWords(t *testing.T) {
-	seen := map[string]string{}
+	seen := map[string]model.StepState{}
 	for _, s := range stepWords {
 		l := lookOfStep(s)
 		if l.word == "" || l.word != strings.ToUpper(l.word) {
@@ -72,7 +73,7 @@ func TestStepLooksAreDistinctWords(t *testing.T) {
 		}
 		seen[l.word] = s
 	}
-	if lookOfStep(procedure.StepPassed).word != "DONE" || lookOfStep(stepYourTurn).word != "YOUR TURN" {
+	if lookOfStep(model.StepPassed).word != "DONE" || lookOfStep(runmodel.StepYourTurn).word != "YOUR TURN" {
 		t.Error("passed must read DONE and the operator's turn YOUR TURN")
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/vigilops/vigil/actions"
 	"github.com/vigilops/vigil/agent"
-	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // The manual pages of the two programs, made from their own help text (the
@@ -53,7 +53,7 @@ var manPages = map[string]manPage{
 		},
 		files: []manFile{
 			{"$XDG_DATA_HOME/vigil, by default ~/.local/share/vigil",
-				"The console's data directory, unless --data names another: its store (" + model.DatabaseFile + "), its key pair (" +
+				"The console's data directory, unless --data names another: its store (" + store.DatabaseFile + "), its key pair (" +
 					actions.ConsoleKeyFile + ", " + actions.ConsoleCertFile + "), which every paired agent knows it by, " +
 					"and procedures/, the operator's own procedure files."},
 		},
