@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -32,8 +35,21 @@ func BenchmarkVerifyAfterRoleChange(b *testing.B) {
 
 func benchVerify(b *testing.B, live bool) {
 	data := b.TempDir()
-	agents := startRoleAgents(b, data, []string{"K2server1", "K2server2"}, []string{"standby", "standby"})
 	c, updates, _ := testConsole(b, data)
+	// Two agents of one system whose role is a file, paired to act: a
+	// procedure's preflight asks it even of a check.
+	var agents []*agentProc
+	for _, name := range []string{"K2server1", "K2server2"} {
+		dir := filepath.Join(b.TempDir(), name)
+		os.MkdirAll(dir, 0o700)
+		a := &agentProc{name: name, roleFile: filepath.Join(dir, "role")}
+		a.setRole(b, "standby")
+		cfg := filepath.Join(dir, "agent.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: watched\nprofile: k2san\nlisten: 127.0.0.1:0\nstate_dir: state\n"+
+			"advertise: false\nrole_file: role\npermissions: [read, act]\n", name)), 0o644)
+		_, a.cmd = startPairedAgent(b, c, cfg)
+		agents = append(agents, a)
+	}
 	fleet := c.fleet
 	if !live {
 		fleet = console.NewFleet(c.store, c.sender, nil)
@@ -104,6 +120,10 @@ steps:
 		case err := <-done:
 			b.Fatalf("the run ended before its verify step waited: %v", err)
 		}
+		// The agent reads its role file every 100 ms, and the trial so far
+		// ran in step with that tick: a random pause puts the change
+		// anywhere in the agent's cycle, as a vendor tool's would be.
+		time.Sleep(rand.N(200 * time.Millisecond))
 		t0 := time.Now()
 		agents[1].setRole(b, "primary")
 		select {
