@@ -52,8 +52,16 @@ func (r *redstorRig) act(member, action string, params ...string) string {
 }
 
 // await waits until the member's status, read through its agent, satisfies ok.
-func (r *redstorRig) await(member, what string, timeout time.Duration, ok func(actions.Status) bool) actions.Status {
+// redstorWaitLimit is when a wait for a state of the simulated servers
+// gives up: far beyond what any state takes on a quiet machine (seconds),
+// so that a machine shared with other work only makes the test slower.
+// The mirror's catching up after a failback is the longest: its progress
+// is simulated copying, slowed by a busy machine like real copying.
+const redstorWaitLimit = 5 * time.Minute
+
+func (r *redstorRig) await(member, what string, ok func(actions.Status) bool) actions.Status {
 	r.t.Helper()
+	timeout := redstorWaitLimit
 	deadline := time.Now().Add(timeout)
 	for {
 		st := r.ag.status(member)
@@ -175,11 +183,11 @@ func allStepsPassed(t *testing.T, out string) {
 func TestProcedureRedstor(t *testing.T) {
 	t.Parallel()
 	r := newRedstorRig(t, 120)
-	r.await(rsMaster, "primary", 30*time.Second, func(st actions.Status) bool { return st.Role == "primary" })
-	r.await(rsSlave, "standby", 30*time.Second, func(st actions.Status) bool { return st.Role == "standby" })
-	r.await(rsSS, "primary", 30*time.Second, func(st actions.Status) bool { return st.Role == "primary" })
-	r.await(rsMirror, "standby", 30*time.Second, func(st actions.Status) bool { return st.Role == "standby" })
-	r.await(rsMaster, "backing up", 30*time.Second, func(st actions.Status) bool { return st.Facts["backups_succeeded"] != "0" })
+	r.await(rsMaster, "primary", func(st actions.Status) bool { return st.Role == "primary" })
+	r.await(rsSlave, "standby", func(st actions.Status) bool { return st.Role == "standby" })
+	r.await(rsSS, "primary", func(st actions.Status) bool { return st.Role == "primary" })
+	r.await(rsMirror, "standby", func(st actions.Status) bool { return st.Role == "standby" })
+	r.await(rsMaster, "backing up", func(st actions.Status) bool { return st.Facts["backups_succeeded"] != "0" })
 	ssGUID, msGUID, masterGUID := r.fact(rsSS, "server_guid"), r.fact(rsMirror, "server_guid"), r.fact(rsMaster, "server_guid")
 	if len(ssGUID) != 36 || len(msGUID) != 36 || len(masterGUID) != 36 {
 		t.Fatalf("server GUIDs %q %q %q", ssGUID, msGUID, masterGUID)
@@ -192,7 +200,7 @@ func TestProcedureRedstor(t *testing.T) {
 	// StorageServer stop.
 	r.act(rsMaster, "service.stop", "service=AccountServer")
 	r.act(rsSS, "service.stop", "service=StorageServer")
-	r.await(rsMaster, "out of service", 10*time.Second, func(st actions.Status) bool { return st.Role == "out-of-service" })
+	r.await(rsMaster, "out of service", func(st actions.Status) bool { return st.Role == "out-of-service" })
 
 	if !t.Run("failover", func(t *testing.T) {
 		r.t = t
@@ -220,7 +228,7 @@ func TestProcedureRedstor(t *testing.T) {
 			}
 		}
 		// The MirrorServer is the StorageServer now and takes backups.
-		r.await(rsMirror, "the StorageServer taking backups", 30*time.Second, func(st actions.Status) bool {
+		r.await(rsMirror, "the StorageServer taking backups", func(st actions.Status) bool {
 			return st.Role == "primary" && st.Facts["storage_role"] == "StorageServer" && st.Facts["accounts_homed"] == "6" &&
 				st.Facts["backups_received"] != "0" && st.Facts["backups_received"] != ""
 		})
@@ -257,13 +265,13 @@ func TestProcedureRedstor(t *testing.T) {
 		out := r.runByHand(map[string]func(){
 			"restart the StorageServer service)": func() {
 				r.act(rsSS, "service.start", "service=StorageServer")
-				r.await(rsSS, "running, in no BackupServer entry", 20*time.Second, func(st actions.Status) bool { return st.Role == "out-of-service" })
+				r.await(rsSS, "running, in no BackupServer entry", func(st actions.Status) bool { return st.Role == "out-of-service" })
 			},
 			"Settings/Mirroring False": func() {
 				r.act(rsSS, "settings.set", "dir=SS_Service", "path=Settings.xml", "key=Settings/Mirroring", "value=False")
 			},
 			"mirror_state is up to date": func() {
-				r.await(rsMirror, "mirroring to the demoted StorageServer, up to date", 40*time.Second, func(st actions.Status) bool {
+				r.await(rsMirror, "mirroring to the demoted StorageServer, up to date", func(st actions.Status) bool {
 					return st.Facts["mirror_target"] == rsSS && st.Facts["mirror_state"] == "up to date"
 				})
 			},
@@ -291,7 +299,7 @@ func TestProcedureRedstor(t *testing.T) {
 		r.t = t
 		out := r.runByHand(map[string]func(){
 			"mirror_state is up to date": func() {
-				r.await(rsMirror, "mirroring to the demoted StorageServer, up to date", 40*time.Second, func(st actions.Status) bool {
+				r.await(rsMirror, "mirroring to the demoted StorageServer, up to date", func(st actions.Status) bool {
 					return st.Facts["mirror_target"] == rsSS && st.Facts["mirror_state"] == "up to date"
 				})
 			},
@@ -306,7 +314,7 @@ func TestProcedureRedstor(t *testing.T) {
 			},
 			"on the MirrorServer started again": func() {
 				r.act(rsMirror, "service.start", "service=StorageServer")
-				r.await(rsSS, "the StorageServer again", 20*time.Second, func(st actions.Status) bool { return st.Role == "primary" })
+				r.await(rsSS, "the StorageServer again", func(st actions.Status) bool { return st.Role == "primary" })
 			},
 			"Settings/Mirroring True": func() {
 				r.act(rsSS, "settings.set", "dir=SS_Service", "path=Settings.xml", "key=Settings/Mirroring", "value=True")
@@ -336,10 +344,10 @@ func TestProcedureRedstor(t *testing.T) {
 		if v := m.Facts["groups_disabled"]; v != "0/2" {
 			t.Errorf("groups disabled %q after the failback", v)
 		}
-		r.await(rsSS, "the StorageServer mirroring to the MirrorServer", 20*time.Second, func(st actions.Status) bool {
+		r.await(rsSS, "the StorageServer mirroring to the MirrorServer", func(st actions.Status) bool {
 			return st.Role == "primary" && st.Facts["mirror_target"] == rsMirror && st.Facts["mirroring_setting"] == "True" && st.Facts["accounts_homed"] == "6"
 		})
-		r.await(rsMirror, "the MirrorServer", 20*time.Second, func(st actions.Status) bool { return st.Role == "standby" })
+		r.await(rsMirror, "the MirrorServer", func(st actions.Status) bool { return st.Role == "standby" })
 	}) {
 		return
 	}

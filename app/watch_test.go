@@ -175,3 +175,81 @@ func TestDetectionSettingsReachTheMonitor(t *testing.T) {
 		t.Errorf("101 misses: err = %v, want one naming --misses", err)
 	}
 }
+
+// TestFrozenConsoleRaisesNoAlarm: a console that the machine does not run
+// for a while (a loaded machine; here `vigil watch` is stopped for 3 s)
+// finds the agents' heartbeats waiting unread when it runs again: its
+// overdue silence timers must not call the agents lost before it reads
+// them. The agents kept running all along.
+func TestFrozenConsoleRaisesNoAlarm(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
+
+	cmd := exec.Command(vigilBin, "watch", "--json", "--data", data)
+	cmd.Stderr = &testWriter{t: t, prefix: "watch: "}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	// until reads events up to one of kind, and returns those before it.
+	until := func(what, kind string) []map[string]any {
+		t.Helper()
+		var before []map[string]any
+		timeout := time.After(time.Minute)
+		for {
+			select {
+			case m, ok := <-lines:
+				if !ok {
+					t.Fatalf("watch ended before %s", what)
+				}
+				if m["kind"] == kind {
+					return before
+				}
+				before = append(before, m)
+			case <-timeout:
+				t.Fatalf("no %s within a minute", what)
+			}
+		}
+	}
+	// A split brain and its end prove that watch hears both agents.
+	agents[1].setRole(t, "primary")
+	until("the split brain", model.EventSplitBrain)
+	agents[1].setRole(t, "standby")
+	until("the split brain's end", string(model.VerdictHealthy))
+
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Three silence allowances' worth of heartbeats pile up unread. The
+	// wait is the point of the test, not a guess at how long something
+	// takes.
+	time.Sleep(3 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The next split brain is the barrier: whatever watch made of the
+	// freeze is printed before it.
+	agents[1].setRole(t, "primary")
+	for _, e := range until("a split brain after the freeze", model.EventSplitBrain) {
+		switch e["kind"] {
+		case model.EventUnreachable, model.EventDown, model.EventSilent, model.EventFlapping:
+			t.Errorf("the console's own freeze was taken for the agents': %v", e)
+		}
+	}
+}

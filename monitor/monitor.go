@@ -328,6 +328,25 @@ func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
 
 var errSilent = errors.New("agent fell silent")
 
+// A silence timer that fires more than starvedAfter after it was due says
+// the console was not running: its lines may be waiting unread.
+const (
+	starvedAfter = 50 * time.Millisecond
+	minRecheck   = 100 * time.Millisecond
+)
+
+// recheckAfter says whether a silence timer that fired late by late shows
+// the console itself starved, and how long to give the stream's reader
+// before looking again: as long as the console was late, at least
+// minRecheck, at most one more allowance. A timer on time says nothing of
+// the kind, and the server is lost at once.
+func recheckAfter(late, allowance time.Duration) (time.Duration, bool) {
+	if late <= starvedAfter {
+		return 0, false
+	}
+	return min(max(late, minRecheck), allowance), true
+}
+
 // follow runs one watch stream. It reports whether any line arrived.
 func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -341,18 +360,42 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	var silentSince time.Time
 	var silentMu sync.Mutex
 	connected := false // a line arrived; under silentMu
+	var due time.Time  // when quiet is meant to fire; under silentMu
+	rechecked := false // quiet fired late once and was set again; under silentMu
+	// reportMu keeps "lost" and "found" in the order silentSince changed:
+	// taken under silentMu, held while either is reported.
+	var reportMu sync.Mutex
 	onSilence := func() {
 		silentMu.Lock()
+		now := time.Now()
+		if now.Before(due) {
+			// A line set the timer again after it had fired: this firing
+			// is stale (the reader and the timer ran at once, as after
+			// the console was not scheduled for a while).
+			silentMu.Unlock()
+			return
+		}
 		if silentSince.IsZero() {
-			silentSince = time.Now()
+			if again, ok := recheckAfter(now.Sub(due), m.Silence); ok && !rechecked {
+				// The console itself ran late: a loaded machine did not
+				// schedule it, so the agent's lines may be waiting unread
+				// behind this timer. The reader has its turn first.
+				rechecked, due = true, now.Add(again)
+				quiet.Reset(again)
+				silentMu.Unlock()
+				return
+			}
+			silentSince = now
 			why := fmt.Sprintf("no heartbeat for %v", m.Silence)
 			if !connected {
 				why = fmt.Sprintf("no answer to the watch request for %v", max(m.Silence, m.Connect))
 			}
-			since, timer := silentSince, quiet
+			due = now.Add(9 * m.Silence)
+			quiet.Reset(9 * m.Silence)
+			reportMu.Lock()
 			silentMu.Unlock()
-			m.lost(ctx, v.ID, since, why)
-			timer.Reset(9 * m.Silence)
+			m.lost(ctx, v.ID, now, why)
+			reportMu.Unlock()
 			return
 		}
 		silentMu.Unlock()
@@ -361,6 +404,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	// Until the first line, the allowance is the connect one; each line
 	// then resets it to Silence.
 	silentMu.Lock()
+	due = time.Now().Add(max(m.Silence, m.Connect))
 	quiet = time.AfterFunc(max(m.Silence, m.Connect), onSilence)
 	silentMu.Unlock()
 	defer quiet.Stop()
@@ -373,9 +417,14 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		silentSince = time.Time{}
 		connected = true
 		quiet.Reset(m.Silence)
-		silentMu.Unlock()
+		due, rechecked = time.Now().Add(m.Silence), false
 		if wasSilent || first {
+			reportMu.Lock()
+			silentMu.Unlock()
 			m.found(v.ID)
+			reportMu.Unlock()
+		} else {
+			silentMu.Unlock()
 		}
 		switch {
 		case l.Status != nil:
