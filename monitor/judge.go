@@ -238,9 +238,17 @@ func judge(in judgeInput) judgement {
 	case has < expected && len(lostPrimary) == 0 && !anySteppedDown(members) && within(in):
 		// Nothing that was primary was lost: a system coming into service
 		// (a Wavestore physical server arbitrating for its logical server)
-		// has no primary yet. Past the grace it is no primary all the same.
-		return decide(model.VerdictUnknown, missing(in.system, has, expected)+"; none was lost: its servers may be coming into service",
+		// has no primary yet. That is no cause for a warning: past the
+		// grace it is no primary all the same, and critical.
+		j := decide(model.VerdictUnknown, missing(in.system, has, expected)+"; none was lost: its servers may be coming into service",
 			reasons, quietReasons)
+		j.Severity = model.SeverityInfo
+		for _, r := range j.Reasons {
+			if r.Severity.Rank() > j.Severity.Rank() {
+				j.Severity = r.Severity
+			}
+		}
+		return j
 
 	case has < expected:
 		missing := missing(in.system, has, expected)

@@ -45,9 +45,27 @@ func (s *Store) Actions(ctx context.Context, limit int) ([]model.ActionRecord, e
 func (s *Store) FindServer(ctx context.Context, nameOrID string) (model.ServerView, error) {
 	var rows []Server
 	err := s.read.WithContext(ctx).Preload("System").Preload("Site").
-		Where("agent_id = ? OR name = ?", nameOrID, nameOrID).Limit(3).Find(&rows).Error
+		Where("agent_id = ? OR name = ?", nameOrID, nameOrID).Limit(100).Find(&rows).Error
 	if err != nil {
 		return model.ServerView{}, fmt.Errorf("find server %s in %s: %w", nameOrID, s.path, err)
+	}
+	// Servers this console has not paired are other consoles' or not yet
+	// its own (mDNS shows every agent on the LAN): when one paired server
+	// has the name, the name means it.
+	var ours []Server
+	for _, r := range rows {
+		if r.AgentID == nameOrID {
+			return r.view(), nil
+		}
+		if v := r.view(); v.Watched() {
+			ours = append(ours, r)
+		}
+	}
+	if len(ours) == 1 {
+		return ours[0].view(), nil
+	}
+	if len(ours) > 1 {
+		rows = ours
 	}
 	switch len(rows) {
 	case 0:

@@ -420,3 +420,35 @@ func TestObserveGivesASystemLater(t *testing.T) {
 		}
 	}
 }
+
+// TestFindServerPrefersOurs: other consoles' agents on the LAN may have
+// the same names as ours; a name means the one server this console has
+// paired, and is ambiguous only among servers it has paired, or among
+// strangers when none is ours.
+func TestFindServerPrefersOurs(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	for _, id := range []string{"ours", "stranger-1", "stranger-2"} {
+		if _, _, err := s.Observe(ctx, model.Observation{AgentID: id, Name: "K2server1", System: "k2-san"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.FindServer(ctx, "K2server1"); err == nil || !strings.Contains(err.Error(), `3 servers are named "K2server1"`) {
+		t.Errorf("none paired: %v, want it ambiguous", err)
+	}
+	if _, err := s.SetPaired(ctx, "ours", "abcd"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.FindServer(ctx, "K2server1"); err != nil || v.ID != "ours" {
+		t.Errorf("one paired: %s, %v; want ours", v.ID, err)
+	}
+	if v, err := s.FindServer(ctx, "stranger-2"); err != nil || v.ID != "stranger-2" {
+		t.Errorf("by agent id: %s, %v", v.ID, err)
+	}
+	if _, err := s.SetPaired(ctx, "stranger-1", "ef01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindServer(ctx, "K2server1"); err == nil || !strings.Contains(err.Error(), `2 servers are named "K2server1"`) {
+		t.Errorf("two paired: %v, want it ambiguous between them", err)
+	}
+}
