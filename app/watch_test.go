@@ -60,14 +60,10 @@ func startRoleAgents(t testing.TB, data string, names, roles []string) []*agentP
 	return out
 }
 
-// TestWatchPrintsEvents runs `vigil watch --json` and shows the events of
-// a split brain, a frozen agent, a killed agent, each once and in
-// DESIGN.md's shape.
-func TestWatchPrintsEvents(t *testing.T) {
-	t.Parallel()
-	data := t.TempDir()
-	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
-
+// startWatch runs `vigil watch --json` on data and hands on each event it
+// prints; a line that is not JSON is an error of the test.
+func startWatch(t *testing.T, data string) (*exec.Cmd, <-chan map[string]any) {
+	t.Helper()
 	cmd := exec.Command(vigilBin, "watch", "--json", "--data", data)
 	cmd.Stderr = &testWriter{t: t, prefix: "watch: "}
 	stdout, err := cmd.StdoutPipe()
@@ -77,7 +73,7 @@ func TestWatchPrintsEvents(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
 	lines := make(chan map[string]any, 100)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -91,6 +87,18 @@ func TestWatchPrintsEvents(t *testing.T) {
 		}
 		close(lines)
 	}()
+	return cmd, lines
+}
+
+// TestWatchPrintsEvents runs `vigil watch --json` and shows the events of
+// a split brain, a frozen agent, a killed agent, each once and in
+// DESIGN.md's shape.
+func TestWatchPrintsEvents(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
+
+	cmd, lines := startWatch(t, data)
 	next := func(what, kind, server string) map[string]any {
 		t.Helper()
 		timeout := time.After(15 * time.Second)
@@ -186,27 +194,7 @@ func TestFrozenConsoleRaisesNoAlarm(t *testing.T) {
 	data := t.TempDir()
 	agents := startRoleAgents(t, data, []string{"K2server1", "K2server2"}, []string{"primary", "standby"})
 
-	cmd := exec.Command(vigilBin, "watch", "--json", "--data", data)
-	cmd.Stderr = &testWriter{t: t, prefix: "watch: "}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
+	cmd, lines := startWatch(t, data)
 	// until reads events up to one of kind, and returns those before it.
 	until := func(what, kind string) []map[string]any {
 		t.Helper()
