@@ -51,13 +51,11 @@ func (o *Operator) Status(id string) (actions.Status, bool) { return o.Live.Stat
 // an id is new. A request with an id is asked again: the request sent
 // under that id before is sent again unchanged, so that the agent answers
 // with what it recorded instead of acting twice. An outcome that is known
-// is forgotten; an uncertain one is kept to be asked again.
+// is forgotten; an uncertain one is kept to be asked again. The Sender
+// refuses a server that is not ours before anything is recorded.
 func (o *Operator) Act(ctx context.Context, serverID string, req actions.Request) (actions.Result, error) {
 	srv, err := o.Sender.Store.Server(ctx, serverID)
 	if err != nil {
-		return actions.Result{}, err
-	}
-	if err := srv.Refusal(); err != nil {
 		return actions.Result{}, err
 	}
 	resend := req.RequestID != ""
