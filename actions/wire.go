@@ -47,6 +47,13 @@ type PeerLink struct {
 	// peer's word only when this is later than what it is deciding about.
 	Checked time.Time `json:"checked"`
 	Error   string    `json:"error,omitempty"`
+	// Failing counts the checks in a row, since FailingSince, that failed
+	// without proving the peer gone (a timeout rather than a refusal)
+	// while the link is still up: the agent says down only after a few,
+	// so one lost handshake is not a lost peer, and a console takes an up
+	// link with failing checks as no word yet, not as "it sees the peer".
+	Failing      int       `json:"failing,omitempty"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // Declared lists, by name, what an agent's config lets consoles act on.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/vigilops/vigil/actions"
@@ -77,17 +78,12 @@ func (a *Agent) peersChecked(results map[string]error, now time.Time) {
 	peers := make(map[string]actions.PeerLink, len(results))
 	changed := false
 	for name, err := range results {
-		l := actions.PeerLink{State: "up", Checked: now}
-		if err != nil {
-			l.State, l.Error = "down", err.Error()
-		}
 		old, ok := a.status.Peers[name]
-		l.Since = now
-		if ok && old.State == l.State {
-			l.Since = old.Since
+		l := nextLink(old, ok, err, now)
+		if !ok || old.State != l.State || old.Failing != l.Failing {
+			changed = true
 		}
 		if !ok || old.State != l.State {
-			changed = true
 			a.log.Info("peer", "peer", name, "state", l.State, "err", l.Error)
 		}
 		peers[name] = l
@@ -95,8 +91,54 @@ func (a *Agent) peersChecked(results map[string]error, now time.Time) {
 	a.status.Peers = peers
 	// Only a change is sent at once; the check times go out with the next
 	// status. A console knows a peer's word is current from its heartbeats:
-	// a peer that lost a server says so within a check.
+	// a peer that lost a server says so within a few checks.
 	if changed {
 		a.bumpLocked()
 	}
+}
+
+// PeerMisses is how many checks in a row must fail without proving the
+// peer gone before its link is down. A refused connection proves it: the
+// host answered and nothing listens. A timeout does not: a loaded host, a
+// lost packet or a frozen process look alike for one check.
+const PeerMisses = 2
+
+// nextLink is a peer link after a check that ended in err (nil: the peer
+// answered); old is the link before it, when had.
+func nextLink(old actions.PeerLink, had bool, err error, now time.Time) actions.PeerLink {
+	l := actions.PeerLink{State: "up", Since: now, Checked: now}
+	if had {
+		l.Since = old.Since
+	}
+	switch {
+	case err == nil:
+		if had && old.State != "up" {
+			l.Since = now
+		}
+	case gone(err) || !had || old.State == "down":
+		// Refused, or still down, or the first word on a peer never
+		// seen up: there is no up to hold on to.
+		l.State, l.Error = "down", err.Error()
+		if !had || old.State != "down" {
+			l.Since = now
+			if !old.FailingSince.IsZero() {
+				l.Since = old.FailingSince
+			}
+		}
+	default:
+		l.Failing, l.FailingSince, l.Error = old.Failing+1, old.FailingSince, err.Error()
+		if l.FailingSince.IsZero() {
+			l.FailingSince = now
+		}
+		if l.Failing >= PeerMisses {
+			l.State, l.Since, l.Failing, l.FailingSince = "down", l.FailingSince, 0, time.Time{}
+		}
+	}
+	return l
+}
+
+// gone says whether a failed check proves the peer's agent is not running:
+// its host refused or reset the connection.
+func gone(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -32,8 +32,9 @@ type Store interface {
 
 // Defaults; see the fields of Monitor.
 const (
-	DefaultSilence = time.Second
-	DefaultConnect = 5 * time.Second
+	DefaultSilence    = time.Second
+	DefaultMaxSilence = 5 * time.Second
+	DefaultConnect    = 5 * time.Second
 	// DefaultExpiry is several rounds of mDNS discovery (15 s each): a
 	// stranger's agent that left the LAN leaves the board after it, not
 	// at the first lost announcement.
@@ -51,9 +52,15 @@ type Monitor struct {
 	log   *slog.Logger
 
 	// Silence is how long a stream may stay quiet before the server is
-	// reported unreachable; after ten times as long the stream is dropped
-	// and dialled again. Set before Run.
+	// reported unreachable, until the stream has shown its rhythm (see
+	// rhythm.go); after ten times as long the stream is dropped and
+	// dialled again. Set before Run.
 	Silence time.Duration
+	// MinSilence and MaxSilence bound the allowance a learned rhythm and
+	// the console's own lag give a stream: on the worst link a lost server
+	// is suspected within MaxSilence, and never before MinSilence (zero:
+	// the rhythm alone decides). Set before Run.
+	MinSilence, MaxSilence time.Duration
 	// Connect is how long a new stream may take to deliver its first line
 	// (dial, TLS handshake, the agent's first status) before the server is
 	// reported unreachable; Silence when that is longer. A console starting
@@ -91,6 +98,7 @@ type Monitor struct {
 	events   fanout[model.Event]
 	verdicts fanout[model.SystemVerdict]
 	changed  changes
+	lag      lagMeter
 }
 
 // note is what the monitor says of a server beside what the store keeps:
@@ -120,7 +128,7 @@ type tracked struct {
 // New returns a monitor over db that presents cert to agents.
 func New(db Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 	return &Monitor{
-		store: db, cert: cert, log: log, Silence: DefaultSilence, Connect: DefaultConnect,
+		store: db, cert: cert, log: log, Silence: DefaultSilence, MaxSilence: DefaultMaxSilence, Connect: DefaultConnect,
 		servers: map[string]*tracked{},
 		views:   fanout[model.ServerView]{missed: "some updates of servers"},
 		pending: make(chan discovery.Sighting, 256),
@@ -161,7 +169,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		// Every watcher has stopped: what they saw last is stored now.
 		m.writeSeen(context.WithoutCancel(ctx))
 	}()
-	m.wg.Add(3)
+	m.wg.Add(4)
+	go func() { defer m.wg.Done(); m.lag.run(ctx) }()
 	go func() { defer m.wg.Done(); m.storeEvents(ctx) }()
 	go func() { defer m.wg.Done(); m.tick(ctx) }()
 	go func() { defer m.wg.Done(); m.storeSeen(ctx) }()
@@ -328,6 +337,17 @@ func (m *Monitor) watch(ctx context.Context, id string, kick <-chan struct{}) {
 
 var errSilent = errors.New("agent fell silent")
 
+// allowance is how long a stream whose lines came to beat may stay silent
+// from now: its rhythm's allowance grown by the console's own recent lag,
+// within the monitor's bounds.
+func (m *Monitor) allowance(beat *rhythm, now time.Time) time.Duration {
+	a := beat.allowance(m.Silence, m.maxSilence()) + m.lag.recent(now)
+	return min(max(a, m.MinSilence), m.maxSilence())
+}
+
+// maxSilence is MaxSilence, or Silence or MinSilence when longer.
+func (m *Monitor) maxSilence() time.Duration { return max(m.MaxSilence, m.Silence, m.MinSilence) }
+
 // A silence timer that fires more than starvedAfter after it was due says
 // the console was not running: its lines may be waiting unread.
 const (
@@ -359,9 +379,11 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	var quiet *time.Timer
 	var silentSince time.Time
 	var silentMu sync.Mutex
-	connected := false // a line arrived; under silentMu
-	var due time.Time  // when quiet is meant to fire; under silentMu
-	rechecked := false // quiet fired late once and was set again; under silentMu
+	connected := false        // a line arrived; under silentMu
+	var due time.Time         // when quiet is meant to fire; under silentMu
+	rechecked := false        // quiet fired late once and was set again; under silentMu
+	var beat rhythm           // the gaps between the stream's lines; under silentMu
+	var allowed time.Duration // what quiet was last set to; under silentMu
 	// reportMu keeps "lost" and "found" in the order silentSince changed:
 	// taken under silentMu, held while either is reported.
 	var reportMu sync.Mutex
@@ -376,7 +398,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 			return
 		}
 		if silentSince.IsZero() {
-			if again, ok := recheckAfter(now.Sub(due), m.Silence); ok && !rechecked {
+			if again, ok := recheckAfter(now.Sub(due), allowed); ok && !rechecked {
 				// The console itself ran late: a loaded machine did not
 				// schedule it, so the agent's lines may be waiting unread
 				// behind this timer. The reader has its turn first.
@@ -386,9 +408,9 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 				return
 			}
 			silentSince = now
-			why := fmt.Sprintf("no heartbeat for %v", m.Silence)
+			why := fmt.Sprintf("no heartbeat for %v (%v)", allowed.Round(time.Millisecond), &beat)
 			if !connected {
-				why = fmt.Sprintf("no answer to the watch request for %v", max(m.Silence, m.Connect))
+				why = fmt.Sprintf("no answer to the watch request for %v", allowed.Round(time.Millisecond))
 			}
 			due = now.Add(9 * m.Silence)
 			quiet.Reset(9 * m.Silence)
@@ -402,10 +424,11 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		cancel(errSilent)
 	}
 	// Until the first line, the allowance is the connect one; each line
-	// then resets it to Silence.
+	// then sets it anew.
 	silentMu.Lock()
-	due = time.Now().Add(max(m.Silence, m.Connect))
-	quiet = time.AfterFunc(max(m.Silence, m.Connect), onSilence)
+	allowed = max(m.Silence, m.Connect)
+	due = time.Now().Add(allowed)
+	quiet = time.AfterFunc(allowed, onSilence)
 	silentMu.Unlock()
 	defer quiet.Stop()
 
@@ -416,8 +439,11 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		wasSilent := !silentSince.IsZero()
 		silentSince = time.Time{}
 		connected = true
-		quiet.Reset(m.Silence)
-		due, rechecked = time.Now().Add(m.Silence), false
+		now := time.Now()
+		beat.heard(now, m.maxSilence())
+		allowed = m.allowance(&beat, now)
+		quiet.Reset(allowed)
+		due, rechecked = now.Add(allowed), false
 		if wasSilent || first {
 			reportMu.Lock()
 			silentMu.Unlock()

@@ -187,7 +187,7 @@ func TestMonitorStoresWhatItShowedLast(t *testing.T) {
 	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
 	// A slow test machine must not make a stream look lost: this test is
 	// about what is written, not about silence.
-	m.Silence = time.Minute
+	m.Silence, m.MinSilence, m.MaxSilence = time.Minute, time.Minute, time.Minute
 	updates, cancelUpdates := m.Subscribe()
 	defer cancelUpdates()
 	runCtx, stop := context.WithCancel(ctx)

@@ -13,7 +13,9 @@ import (
 
 // PeerWord is how long after losing a server the console waits for its
 // peers' word: an agent checks its peers four times a second and gives each
-// 750 ms to answer, so within this a peer that lost the server too says so.
+// 750 ms to answer, so within this a peer that lost the server too has
+// begun to say so (its checks failing); it says down after
+// agent.PeerMisses checks, by which time the console keeps asking.
 const PeerWord = 1500 * time.Millisecond
 
 // lost records that the console stopped hearing a server at since, without
@@ -97,6 +99,10 @@ func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, s
 		switch {
 		case link.State == "down" && !link.Since.Before(since.Add(-PeerWord)):
 			gone = append(gone, fmt.Sprintf("%s (%s)", p.view.Name, link.Error))
+		case link.State == "up" && link.Failing > 0:
+			// Its checks of the server have begun to fail: its word is
+			// coming, and it is not "I see it".
+			silent = append(silent, p.view.Name)
 		case link.State == "up" && p.view.LastSeen.After(since.Add(PeerWord)):
 			// Heard from after it would have reported a loss, and it did not.
 			alive = append(alive, p.view.Name)

@@ -371,7 +371,10 @@ func peerLine(l actions.PeerLink, now time.Time) string {
 	if !l.Since.IsZero() {
 		s += " since " + clockTime(l.Since, now) + " (" + relativeTime(l.Since, now) + ")"
 	}
-	if l.Error != "" {
+	switch {
+	case l.State == "up" && l.Failing > 0:
+		s += fmt.Sprintf("; its last %d check(s) failed: %s", l.Failing, l.Error)
+	case l.Error != "":
 		s += ": " + l.Error
 	}
 	return s

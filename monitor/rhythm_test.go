@@ -1,0 +1,162 @@
+package monitor
+
+import (
+	"crypto/tls"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSuspicionZ: phi 8 is the normal distribution's 10^-8 upper tail,
+// about 5.6 spreads past the mean.
+func TestSuspicionZ(t *testing.T) {
+	tail := 0.5 * math.Erfc(suspicionZ/math.Sqrt2)
+	if math.Abs(math.Log10(tail)+SuspicionPhi) > 1e-6 || suspicionZ < 5.5 || suspicionZ > 5.7 {
+		t.Errorf("suspicionZ = %v, whose upper tail is %v; want 1e-%d", suspicionZ, tail, SuspicionPhi)
+	}
+}
+
+// feed gives r n lines, the gaps between them drawn by gap, and returns the
+// time of the last.
+func feed(r *rhythm, start time.Time, n int, ceiling time.Duration, gap func() time.Duration) time.Time {
+	now := start
+	for range n {
+		r.heard(now, ceiling)
+		now = now.Add(gap())
+	}
+	return now
+}
+
+// A stream's allowance is the fixed one until it has shown its rhythm;
+// then lines like clockwork (a quiet LAN) are suspected sooner than the
+// fixed second, jittery ones (a lossy link, a loaded host) later, and a
+// long pause counts only up to the ceiling.
+func TestRhythmAllowance(t *testing.T) {
+	const fixed, ceiling = time.Second, 5 * time.Second
+	start := time.Unix(1_700_000_000, 0)
+	every := func(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
+
+	var r rhythm
+	feed(&r, start, rhythmLearned, ceiling, every(200*time.Millisecond))
+	if r.learned() || r.allowance(fixed, ceiling) != fixed {
+		t.Fatalf("after %d gaps: learned %v, allowance %v; want the fixed %v until %d gaps",
+			rhythmLearned-1, r.learned(), r.allowance(fixed, ceiling), fixed, rhythmLearned)
+	}
+	feed(&r, start.Add(time.Hour), 2, ceiling, every(200*time.Millisecond))
+	// The hour's gap between the two feeds counts as the ceiling.
+	mean, _ := r.usual()
+	if want := (rhythmLearned-1)*200*time.Millisecond + ceiling + 200*time.Millisecond; mean != want/(rhythmLearned+1) {
+		t.Errorf("mean gap %v; want %v: a gap longer than the ceiling counts as the ceiling", mean, want/(rhythmLearned+1))
+	}
+
+	var quiet rhythm
+	feed(&quiet, start, rhythmWindow+50, ceiling, every(200*time.Millisecond))
+	a := quiet.allowance(fixed, ceiling)
+	if want := 200*time.Millisecond + time.Duration(suspicionZ*float64(minSpread)); a != want.Truncate(time.Nanosecond) && (a-want).Abs() > time.Microsecond {
+		t.Errorf("lines every 200ms exactly: allowance %v, want %v (the mean and %.1f times the least spread)", a, want, suspicionZ)
+	}
+	if a >= 500*time.Millisecond {
+		t.Errorf("lines every 200ms exactly: allowance %v; a frozen server must be suspected within 500 ms", a)
+	}
+	if s := quiet.String(); !strings.Contains(s, "every 200ms ± 40ms") {
+		t.Errorf("String() = %q", s)
+	}
+
+	// 200 ms ± 150 ms, and now and then a line 600 ms late, as TCP's
+	// retransmission makes on a link that drops packets.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var lossy rhythm
+	var worst time.Duration
+	feed(&lossy, start, rhythmWindow, ceiling, func() time.Duration {
+		g := 50*time.Millisecond + time.Duration(rnd.Int64N(int64(300*time.Millisecond)))
+		if rnd.IntN(20) == 0 {
+			g += 600 * time.Millisecond
+		}
+		worst = max(worst, g)
+		return g
+	})
+	if la := lossy.allowance(fixed, ceiling); la <= worst || la >= ceiling {
+		t.Errorf("a jittery stream's allowance %v: want more than its worst gap %v and less than the ceiling", la, worst)
+	}
+
+	var paused rhythm
+	feed(&paused, start, rhythmWindow, ceiling, func() time.Duration {
+		if rnd.IntN(4) == 0 {
+			return time.Minute
+		}
+		return 200 * time.Millisecond
+	})
+	if pa := paused.allowance(fixed, ceiling); pa != ceiling {
+		t.Errorf("a stream that pauses for minutes: allowance %v, want the ceiling %v", pa, ceiling)
+	}
+}
+
+// The running sums stay right over many turns of the ring.
+func TestRhythmSumsStayRight(t *testing.T) {
+	var r rhythm
+	now := time.Unix(1_700_000_000, 0)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for range 10*rhythmWindow + 7 {
+		r.heard(now, time.Hour)
+		now = now.Add(time.Duration(rnd.Int64N(int64(time.Second))))
+	}
+	sum, sumSq := r.sum, r.sumSq
+	r.resum()
+	if math.Abs(sum-r.sum) > 1e-9 || math.Abs(sumSq-r.sumSq) > 1e-9 {
+		t.Errorf("running sums %v, %v; from the ring %v, %v", sum, sumSq, r.sum, r.sumSq)
+	}
+}
+
+// The console's own lateness widens every allowance for lagMemory, and
+// only lateness beyond a ticker's noise counts.
+func TestLagMeter(t *testing.T) {
+	var l lagMeter
+	at := time.Unix(1_700_000_000, 0)
+	l.ran(at, lagNoise/2)
+	if got := l.recent(at); got != 0 {
+		t.Errorf("after lateness within the noise: recent %v, want 0", got)
+	}
+	l.ran(at, 300*time.Millisecond)
+	l.ran(at.Add(2*time.Second), 100*time.Millisecond)
+	if got := l.recent(at.Add(10 * time.Second)); got != 300*time.Millisecond {
+		t.Errorf("10 s after running 300ms late: recent %v, want 300ms", got)
+	}
+	if got := l.recent(at.Add(lagMemory + time.Second)); got != 100*time.Millisecond {
+		t.Errorf("once the 300ms is older than %v: recent %v, want the later 100ms", lagMemory, got)
+	}
+	if got := l.recent(at.Add(lagMemory + 3*time.Second)); got != 0 {
+		t.Errorf("long after: recent %v, want 0", got)
+	}
+	// A slot reused a turn of the ring later starts afresh.
+	l.ran(at.Add(lagMemory), 50*time.Millisecond)
+	if got := l.recent(at.Add(lagMemory)); got != 100*time.Millisecond {
+		t.Errorf("recent %v, want 100ms", got)
+	}
+}
+
+// The monitor's allowance is the rhythm's grown by the console's lag,
+// within MinSilence and MaxSilence.
+func TestMonitorAllowance(t *testing.T) {
+	m := New(nil, tls.Certificate{}, nil)
+	now := time.Unix(1_700_000_000, 0)
+	var r rhythm
+	feed(&r, now.Add(-time.Minute), rhythmWindow, m.maxSilence(), func() time.Duration { return 200 * time.Millisecond })
+	base := r.allowance(m.Silence, m.maxSilence())
+	if got := m.allowance(&r, now); got != base {
+		t.Errorf("a console on time: allowance %v, want the rhythm's %v", got, base)
+	}
+	m.lag.ran(now, 700*time.Millisecond)
+	if got := m.allowance(&r, now); got != base+700*time.Millisecond {
+		t.Errorf("a console 700ms late lately: allowance %v, want %v", got, base+700*time.Millisecond)
+	}
+	m.lag.ran(now, time.Minute)
+	if got := m.allowance(&r, now); got != DefaultMaxSilence {
+		t.Errorf("a console a minute late: allowance %v, want MaxSilence %v", got, DefaultMaxSilence)
+	}
+	m.MinSilence = 10 * time.Second
+	if got := m.allowance(&r, now); got != 10*time.Second {
+		t.Errorf("MinSilence above MaxSilence: allowance %v, want MinSilence: the floor wins", got)
+	}
+}
