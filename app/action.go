@@ -248,35 +248,7 @@ func reportAction(stdout, stderr io.Writer, a actionArgs, srv model.ServerView, 
 }
 
 func printResult(w io.Writer, server string, r actions.Result) {
-	mode := ""
-	if r.DryRun {
-		mode = " (dry run: nothing was changed)"
-	}
-	fmt.Fprintf(w, "%s on %s: %s%s\n", r.Action, server, r.State, mode)
-	if r.Error != "" {
-		fmt.Fprintf(w, "error: %s\n", r.Error)
-	}
-	if o := r.Outcome; o != nil {
-		if o.Value != "" {
-			fmt.Fprintf(w, "value: %s\n", o.Value)
-		}
-		switch {
-		case o.Diff != "":
-			fmt.Fprintln(w, strings.TrimRight(o.Diff, "\n"))
-		case !o.Changed && actions.Mutating(r.Action):
-			fmt.Fprintln(w, "no change: already as asked")
-		}
-		if o.ExitCode != nil {
-			fmt.Fprintf(w, "exit status: %d\n", *o.ExitCode)
-		}
-		if o.Output != "" {
-			fmt.Fprintln(w, strings.TrimRight(o.Output, "\n"))
-		}
-		if o.Backup != "" {
-			fmt.Fprintf(w, "previous file kept as %s\n", o.Backup)
-		}
-	}
-	fmt.Fprintf(w, "request id: %s\n", r.RequestID)
+	fmt.Fprintf(w, "%s on %s: %s\n%s\n", r.Action, server, r.State, r.Say().Text())
 }
 
 // isTerminal says whether f is a terminal an operator types into.

@@ -35,83 +35,33 @@ func Describe(action string, params map[string]string, server string) string {
 
 // describeOutcome is one line of evidence for a request's result.
 func describeOutcome(server string, res actions.Result, err error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s on %s: ", res.Action, server)
-	switch {
-	case err != nil && res.State == "":
-		b.WriteString("error: " + err.Error())
-	default:
-		b.WriteString(res.State)
-		if res.DryRun {
-			b.WriteString(" (dry run)")
-		}
-		if res.Error != "" {
-			b.WriteString(": " + res.Error)
-		}
+	head := res.Action + " on " + server + ": "
+	if err != nil && res.State == "" {
+		return head + "error: " + err.Error()
 	}
-	if o := res.Outcome; o != nil {
-		switch {
-		case o.Diff != "":
-			b.WriteString("; " + strings.TrimSpace(o.Diff))
-		case o.Value != "":
-			b.WriteString("; value " + o.Value)
-		case !o.Changed && actions.Mutating(res.Action):
-			b.WriteString("; no change: already as asked")
-		}
-		if o.ExitCode != nil {
-			fmt.Fprintf(&b, "; exit status %d", *o.ExitCode)
-		}
-		if o.Output != "" {
-			out := strings.TrimSpace(o.Output)
-			if len(out) > 300 {
-				out = out[:300] + "…"
-			}
-			b.WriteString("; output: " + strings.ReplaceAll(out, "\n", " / "))
-		}
-	}
+	line := head + res.Say().Line(300)
 	if res.RequestID != "" {
-		b.WriteString(" [request " + res.RequestID + "]")
+		line += " [request " + res.RequestID + "]"
 	}
-	return b.String()
+	return line
 }
 
 // shortOutcome is a request's result in one short line, for a step's
 // result: the state, the first line of the change, the exit status.
 func shortOutcome(server string, res actions.Result, err error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s on %s: ", res.Action, server)
-	switch {
-	case err != nil && res.State == "":
-		b.WriteString("error: " + err.Error())
-		return b.String()
-	default:
-		b.WriteString(res.State)
-		if res.DryRun {
-			b.WriteString(" (dry run)")
-		}
-		if res.Error != "" {
-			b.WriteString(": " + res.Error)
-		}
+	head := res.Action + " on " + server + ": "
+	if err != nil && res.State == "" {
+		return head + "error: " + err.Error()
 	}
-	if o := res.Outcome; o != nil {
-		diff, _, _ := strings.Cut(strings.TrimSpace(o.Diff), "\n")
-		switch {
-		case res.Action == actions.CommandRun:
-		case diff != "":
-			if len(diff) > 160 {
-				diff = diff[:160] + "…"
-			}
-			b.WriteString("; " + diff)
-		case o.Value != "":
-			b.WriteString("; value " + o.Value)
-		case !o.Changed && actions.Mutating(res.Action):
-			b.WriteString("; no change: already as asked")
-		}
-		if o.ExitCode != nil {
-			fmt.Fprintf(&b, "; exit status %d", *o.ExitCode)
-		}
+	said := res.Say()
+	parts := []string{said.Head()}
+	if c := said.FirstChange(160); c != "" && res.Action != actions.CommandRun {
+		parts = append(parts, c)
 	}
-	return b.String()
+	if said.Exit != "" {
+		parts = append(parts, said.Exit)
+	}
+	return head + strings.Join(parts, "; ")
 }
 
 func upperFirst(s string) string {

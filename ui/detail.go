@@ -238,41 +238,7 @@ func lowerFirst(s string) string {
 
 // resultText is the detail of a result for the monospace box: what
 // `vigil action` prints, so the two read the same.
-func resultText(r actions.Result) string {
-	var b strings.Builder
-	mode := ""
-	if r.DryRun {
-		mode = " (dry run: nothing was changed)"
-	}
-	fmt.Fprintf(&b, "state: %s%s\n", r.State, mode)
-	if r.Error != "" {
-		fmt.Fprintf(&b, "error: %s\n", r.Error)
-	}
-	if o := r.Outcome; o != nil {
-		if o.Value != "" {
-			fmt.Fprintf(&b, "value: %s\n", o.Value)
-		}
-		switch {
-		case o.Diff != "":
-			fmt.Fprintln(&b, strings.TrimRight(o.Diff, "\n"))
-		case !o.Changed && actions.Mutating(r.Action):
-			fmt.Fprintln(&b, "no change: already as asked")
-		}
-		if o.ExitCode != nil {
-			fmt.Fprintf(&b, "exit status: %d\n", *o.ExitCode)
-		}
-		if o.Output != "" {
-			fmt.Fprintf(&b, "output:\n%s\n", strings.TrimRight(o.Output, "\n"))
-		}
-		if o.Backup != "" {
-			fmt.Fprintf(&b, "previous file kept as %s\n", o.Backup)
-		}
-	}
-	if r.RequestID != "" {
-		fmt.Fprintf(&b, "request id: %s", r.RequestID)
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
+func resultText(r actions.Result) string { return r.Say().Text() }
 
 // serviceLook is how a service's state is shown: a word and an icon as well
 // as a colour, so that it reads without colour.

@@ -135,7 +135,7 @@ func TestResultText(t *testing.T) {
 	code := 3
 	got := resultText(actions.Result{RequestID: "0190-r", State: actions.StateDone, Action: actions.CommandRun,
 		Outcome: &actions.Outcome{Changed: true, Diff: "run db-backup: backup.exe --now\n", Output: "copied 12 files\n", ExitCode: &code}})
-	want := "state: done\nrun db-backup: backup.exe --now\nexit status: 3\noutput:\ncopied 12 files\nrequest id: 0190-r"
+	want := "state: done\nrun db-backup: backup.exe --now\nexit status 3\noutput:\ncopied 12 files\nrequest id: 0190-r"
 	if got != want {
 		t.Errorf("command result:\n%s\nwant:\n%s", got, want)
 	}

@@ -464,21 +464,10 @@ func requestLine(server string, req actions.Request, res *actions.Result) string
 		}
 		return "sending: " + what
 	}
-	line := "answer from " + server + ": " + dash(res.State)
-	if res.DryRun {
-		line += " (dry run)"
-	}
-	if res.Error != "" {
-		line += ": " + res.Error
-	}
-	if o := res.Outcome; o != nil {
-		switch {
-		case o.Diff != "":
-			d, _, _ := strings.Cut(strings.TrimSpace(o.Diff), "\n")
-			line += "; " + d
-		case o.Value != "":
-			line += "; " + o.Value
-		}
+	said := res.Say()
+	line := "answer from " + server + ": " + dash(said.Head())
+	if c := said.FirstChange(0); c != "" {
+		line += "; " + c
 	}
 	return line
 }
