@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,6 +35,8 @@ type runScreen struct {
 	p    *procedure.Procedure
 	opts procedure.Options
 	eng  *procedure.Engine
+	// updates are the engine's, waiting for the next frame: see observe.
+	updates inOrder[runmodel.Update]
 
 	// m is the run as the views show it: its records, where the engine
 	// is, the open question, how it ended.
@@ -423,34 +427,50 @@ func (r *runScreen) start(run func(ctx context.Context) (procedure.Outcome, erro
 }
 
 // observe is the engine's Observe: it copies the update and hands it to
-// the UI goroutine.
+// the UI goroutine through the frame bridge, so that a burst of updates
+// (a step's requests and answers, a wait's progress) is drawn once.
 func (r *runScreen) observe(u procedure.Update) {
-	c := runmodel.Copy(u)
-	r.w.env.do(func() { r.apply(c) })
+	if r.updates.add(runmodel.Copy(u)) {
+		r.w.env.do(r.applyQueued)
+	}
 }
 
-// apply takes an engine update into the run and draws what it changed.
-func (r *runScreen) apply(u runmodel.Update) {
-	ch := r.m.Apply(u, requestLine)
-	if ch.Header {
+// applyQueued takes the engine's updates queued since the last frame into
+// the run, in order, and draws what they changed, each part once.
+func (r *runScreen) applyQueued() {
+	var all runmodel.Changed
+	rows := map[int]bool{}
+	for _, u := range r.updates.take() {
+		ch := r.m.Apply(u, requestLine)
+		if ch.Row >= 0 {
+			rows[ch.Row] = true
+		}
+		all.Header = all.Header || ch.Header
+		all.Servers = all.Servers || ch.Servers
+		all.Current = all.Current || ch.Current
+		all.Review = all.Review || ch.Review
+		all.Activity = all.Activity || ch.Activity
+		all.Progress = all.Progress || ch.Progress
+	}
+	if all.Header {
 		r.showHeader()
 	}
-	if ch.Row >= 0 {
-		r.showRow(ch.Row)
+	for _, row := range slices.Sorted(maps.Keys(rows)) {
+		r.showRow(row)
 	}
-	if ch.Servers {
+	if all.Servers {
 		r.nudge()
 	}
-	if ch.Current {
+	if all.Current {
 		r.showCurrent()
 	}
-	if ch.Review {
+	if all.Review {
 		r.showReview()
 	}
-	if ch.Activity {
+	if all.Activity {
 		r.showActivity()
 	}
-	if ch.Progress {
+	if all.Progress {
 		r.showProgress()
 	}
 }
