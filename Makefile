@@ -47,10 +47,11 @@ GO_REQUIRED := $(shell sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' go.mod 2>/dev/null
 
 # Debian packages: a C compiler and the X11/Wayland/GL headers that Fyne's GLFW
 # driver links against; Xvfb, xauth (for xvfb-run), x11-utils (xwininfo) and
-# ImageMagick (import) for headless screenshots; iproute2 (ip netns) for tests
-# that build network namespaces.
+# ImageMagick (import) for headless screenshots; iproute2 (ip netns) and
+# iptables (a lossy link's random drops) for tests that build network
+# namespaces.
 DEPS_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libwayland-dev \
-	libxkbcommon-dev xvfb xauth x11-utils imagemagick iproute2
+	libxkbcommon-dev xvfb xauth x11-utils imagemagick iproute2 iptables
 
 # The agent must stay pure Go: these builds run with CGO_ENABLED=0.
 AGENT_PKG := ./cmd/vigil-agent

@@ -11,10 +11,12 @@ import (
 	"github.com/vigilops/vigil/actions"
 )
 
-// Peer checks: how often, and how long a peer has to answer.
+// Peer checks: how often, and how long a peer has to answer. The timeout
+// outlasts TCP's first retransmission of a lost SYN (one second), so that
+// one lost packet on a lossy link does not fail a check.
 const (
 	DefaultPeerInterval = 250 * time.Millisecond
-	DefaultPeerTimeout  = 750 * time.Millisecond
+	DefaultPeerTimeout  = 1500 * time.Millisecond
 )
 
 // checkPeers checks every declared peer until ctx ends and publishes what

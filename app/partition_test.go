@@ -40,22 +40,8 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	c, updates, view := testConsole(t, t.TempDir())
 	events, cancel := c.mon.SubscribeEvents()
 	defer cancel()
-	start := func(h, peer *netlab.Host, role model.Role) (pid int, id string) {
-		dir := filepath.Join(t.TempDir(), h.Name)
-		os.MkdirAll(dir, 0o700)
-		os.WriteFile(filepath.Join(dir, "role"), []byte(role), 0o644)
-		cfg := filepath.Join(dir, "agent.yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: parted\nprofile: k2san\nlisten: 0.0.0.0:7443\nstate_dir: state\nadvertise: false\nrole_file: role\npeers:\n  - name: %s\n    address: %s\n",
-			h.Name, peer.Name, net.JoinHostPort(peer.Addr.String(), "7443"))), 0o644)
-		_, cmd := startAgentProcess(t, c, cfg, []string{"ip", "netns", "exec", h.NS}, net.JoinHostPort(h.Addr.String(), "7443"))
-		v, err := c.store.FindServer(context.Background(), h.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cmd.Process.Pid, v.ID
-	}
-	pidA, idA := start(ha, hb, model.RolePrimary)
-	_, idB := start(hb, ha, model.RoleStandby)
+	pidA, idA := startLabAgent(t, c, "parted", ha, hb, model.RolePrimary)
+	_, idB := startLabAgent(t, c, "parted", hb, ha, model.RoleStandby)
 	waitFor(t, updates, 20*time.Second, "both agents up, each seeing the other", func() bool {
 		a, aok := c.mon.Status(idA)
 		b, bok := c.mon.Status(idB)
@@ -128,4 +114,23 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "unreachable,down" {
 		t.Fatalf("A's events: %s, want unreachable,down", got)
 	}
+}
+
+// startLabAgent starts an agent of a K2-profile system on host h of a lab,
+// with peer as its peer and role in its role file, pairs the console c
+// with it, and returns its process id and agent id.
+func startLabAgent(t *testing.T, c *core, system string, h, peer *netlab.Host, role model.Role) (pid int, id string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), h.Name)
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "role"), []byte(role), 0o644)
+	cfg := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("name: %s\nsystem: %s\nprofile: k2san\nlisten: 0.0.0.0:7443\nstate_dir: state\nadvertise: false\nrole_file: role\npeers:\n  - name: %s\n    address: %s\n",
+		h.Name, system, peer.Name, net.JoinHostPort(peer.Addr.String(), "7443"))), 0o644)
+	_, cmd := startAgentProcess(t, c, cfg, []string{"ip", "netns", "exec", h.NS}, net.JoinHostPort(h.Addr.String(), "7443"))
+	v, err := c.store.FindServer(context.Background(), h.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid, v.ID
 }

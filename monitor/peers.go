@@ -12,11 +12,11 @@ import (
 )
 
 // PeerWord is how long after losing a server the console waits for its
-// peers' word: an agent checks its peers four times a second and gives each
-// 750 ms to answer, so within this a peer that lost the server too has
+// peers' word: an agent checks its peers four times a second and gives
+// each 1.5 s to answer, so within this a peer that lost the server too has
 // begun to say so (its checks failing); it says down after
-// agent.PeerMisses checks, by which time the console keeps asking.
-const PeerWord = 1500 * time.Millisecond
+// agent.PeerMisses checks, and the console goes on asking until then.
+const PeerWord = 2 * time.Second
 
 // lost records that the console stopped hearing a server at since, without
 // a reset: a frozen host, a pulled cable, or a break in the console's own

@@ -181,6 +181,46 @@ func cutRules(a, b *Host) [][]string {
 	}
 }
 
+// Lossy drops, in the router, each packet between a and b (both ways) at
+// random with probability percent/100: a link that loses packets, which
+// TCP hides as delay (a lost segment is sent again after a probe or a
+// retransmission timeout) and a new connection feels most (a lost SYN
+// waits a second). It uses iptables' statistic match, as this machine's
+// kernel has no netem; the test is skipped where iptables is missing.
+func (l *Lab) Lossy(a, b *Host, percent float64) {
+	l.t.Helper()
+	if _, err := exec.LookPath("iptables"); err != nil {
+		l.t.Skip("netlab: needs iptables (make deps installs it) to make a lossy link")
+	}
+	p := strconv.FormatFloat(percent/100, 'f', -1, 64)
+	for _, ends := range [][2]*Host{{a, b}, {b, a}} {
+		argv := []string{"iptables", "-w", "-A", "FORWARD", "-s", ends[0].Addr.String(), "-d", ends[1].Addr.String(),
+			"-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP"}
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", l.Router}, argv...)...).CombinedOutput(); err != nil {
+			l.t.Fatalf("netlab: in %s: %s: %v: %s", l.Router, strings.Join(argv, " "), err, out)
+		}
+	}
+}
+
+// Dropped is how many packets Lossy's rules have dropped so far.
+func (l *Lab) Dropped() int {
+	l.t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", l.Router, "iptables", "-w", "-L", "FORWARD", "-n", "-v", "-x").Output()
+	if err != nil {
+		l.t.Fatalf("netlab: reading the router's drop counts: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[2] == "DROP" {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				n += v
+			}
+		}
+	}
+	return n
+}
+
 // Command returns a command that runs argv in the host's namespace.
 func (h *Host) Command(argv ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", h.NS}, argv...)...)
