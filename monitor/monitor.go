@@ -341,7 +341,7 @@ var errSilent = errors.New("agent fell silent")
 // from now: its rhythm's allowance grown by the console's own recent lag,
 // within the monitor's bounds.
 func (m *Monitor) allowance(beat *rhythm, now time.Time) time.Duration {
-	a := beat.allowance(m.Silence, m.maxSilence()) + m.lag.recent(now)
+	a := beat.allowance(m.Silence, m.maxSilence()) + m.lag.Recent(now)
 	return min(max(a, m.MinSilence), m.maxSilence())
 }
 

@@ -109,33 +109,6 @@ func TestRhythmSumsStayRight(t *testing.T) {
 	}
 }
 
-// The console's own lateness widens every allowance for lagMemory, and
-// only lateness beyond a ticker's noise counts.
-func TestLagMeter(t *testing.T) {
-	var l lagMeter
-	at := time.Unix(1_700_000_000, 0)
-	l.ran(at, lagNoise/2)
-	if got := l.recent(at); got != 0 {
-		t.Errorf("after lateness within the noise: recent %v, want 0", got)
-	}
-	l.ran(at, 300*time.Millisecond)
-	l.ran(at.Add(2*time.Second), 100*time.Millisecond)
-	if got := l.recent(at.Add(10 * time.Second)); got != 300*time.Millisecond {
-		t.Errorf("10 s after running 300ms late: recent %v, want 300ms", got)
-	}
-	if got := l.recent(at.Add(lagMemory + time.Second)); got != 100*time.Millisecond {
-		t.Errorf("once the 300ms is older than %v: recent %v, want the later 100ms", lagMemory, got)
-	}
-	if got := l.recent(at.Add(lagMemory + 3*time.Second)); got != 0 {
-		t.Errorf("long after: recent %v, want 0", got)
-	}
-	// A slot reused a turn of the ring later starts afresh.
-	l.ran(at.Add(lagMemory), 50*time.Millisecond)
-	if got := l.recent(at.Add(lagMemory)); got != 100*time.Millisecond {
-		t.Errorf("recent %v, want 100ms", got)
-	}
-}
-
 // The monitor's allowance is the rhythm's grown by the console's lag,
 // within MinSilence and MaxSilence.
 func TestMonitorAllowance(t *testing.T) {
@@ -147,11 +120,11 @@ func TestMonitorAllowance(t *testing.T) {
 	if got := m.allowance(&r, now); got != base {
 		t.Errorf("a console on time: allowance %v, want the rhythm's %v", got, base)
 	}
-	m.lag.ran(now, 700*time.Millisecond)
+	m.lag.Ran(now, 700*time.Millisecond)
 	if got := m.allowance(&r, now); got != base+700*time.Millisecond {
 		t.Errorf("a console 700ms late lately: allowance %v, want %v", got, base+700*time.Millisecond)
 	}
-	m.lag.ran(now, time.Minute)
+	m.lag.Ran(now, time.Minute)
 	if got := m.allowance(&r, now); got != DefaultMaxSilence {
 		t.Errorf("a console a minute late: allowance %v, want MaxSilence %v", got, DefaultMaxSilence)
 	}

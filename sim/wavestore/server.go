@@ -279,11 +279,21 @@ func (s *server) shutdown() {
 	}
 }
 
-// hbEff is the simulated time between heartbeats: as configured, unless the
-// wall-clock floor of the loop makes it longer at high simulated speed.
+// hbEff is the simulated time between heartbeats: as configured, unless
+// the wall-clock floor makes it longer at high simulated speed.
 func (s *server) hbEff() time.Duration {
-	return max(s.cfg.fo.heartbeat, time.Duration(float64(tick)*s.clock.Speed))
+	return max(s.cfg.fo.heartbeat, time.Duration(float64(wallBeat)*s.clock.Speed))
 }
+
+// wallBeat is the least wall-clock time between heartbeats. Three of them
+// make a peer "not responding" and are the least takeover window, and a
+// simulation shares its machine with other work: on a loaded machine a
+// process may not run for most of a second, which the real product's
+// dedicated hosts do not see. At simulated speeds where three heartbeats
+// would last less than a second of the machine's time, heartbeats are
+// spaced further apart (and the start-up log says how long takeover then
+// waits), so a scheduling hiccup is not a failed server.
+const wallBeat = 350 * time.Millisecond
 
 // window is how long a logical server may go unheard before the standby
 // takes it over: Failover.TakeoverSeconds, but never under three heartbeats.
