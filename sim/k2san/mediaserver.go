@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilops/vigil/lateness"
 	"github.com/vigilops/vigil/sim"
 )
 
@@ -210,8 +211,9 @@ type mediaServer struct {
 	// (wall clock, from its state file): between two servers starting
 	// together, the one primary most recently takes control again.
 	lastPrimary time.Time
-	awake       time.Time // wall: start, or the end of a stall; silence counts from here at the earliest
-	lastStep    time.Time // wall
+	awake       time.Time      // wall: start, or the end of a stall; silence counts from here at the earliest
+	lastStep    time.Time      // wall
+	late        lateness.Meter // how late the loop has run lately: see step
 	synced      time.Duration
 	syncMark    time.Time // sim; zero while not synchronising
 	takenAt     time.Time // sim: when the takeover completes
@@ -362,14 +364,22 @@ func (m *mediaServer) step() (changed bool, err error) {
 		m.awake = wallNow
 		m.env.Log.Warn("media server loop stalled; peer silence counts from now", "stall", wallNow.Sub(m.lastStep))
 	}
+	if !m.lastStep.IsZero() {
+		m.late.Ran(wallNow, wallNow.Sub(m.lastStep)-m.heartbeatWall)
+	}
 	m.lastStep = wallNow
 	now := m.env.Clock.Now()
 	m.mu.Lock()
 	p := m.latest
 	m.mu.Unlock()
 
-	alive := !p.heard.IsZero() && wallNow.Sub(p.heard) < m.timeoutWall
-	silent := wallNow.Sub(later(m.awake, p.heard)) >= m.timeoutWall
+	// The timeout grows by how late this loop has run lately: on a loaded
+	// machine the peer's process is as likely as this one not to have run
+	// for a while (a simulation shares its machine; the real product's
+	// hosts do not). On a quiet machine it is the configured one.
+	timeout := m.timeoutWall + m.late.Recent(wallNow)
+	alive := !p.heard.IsZero() && wallNow.Sub(p.heard) < timeout
+	silent := wallNow.Sub(later(m.awake, p.heard)) >= timeout
 	switch {
 	case alive:
 		m.st.PeerRole, m.st.PeerHB = p.role, "ok"
