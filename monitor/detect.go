@@ -42,8 +42,11 @@ const (
 type Detector struct {
 	cfg     DetectorConfig
 	servers map[string]*detected
-	systems map[string]*systemState
-	changed map[string]bool // systems whose verdict changed since Changed was last called
+	// bySystem holds the ids of each system's servers, sorted: a change
+	// of one server is judged over its system, not over the fleet.
+	bySystem map[string][]string
+	systems  map[string]*systemState
+	changed  map[string]bool // systems whose verdict changed since Changed was last called
 }
 
 type detected struct {
@@ -83,7 +86,8 @@ func NewDetector(cfg DetectorConfig) *Detector {
 	if cfg.Limits == nil {
 		cfg.Limits = DefaultLimits
 	}
-	return &Detector{cfg: cfg, servers: map[string]*detected{}, systems: map[string]*systemState{}, changed: map[string]bool{}}
+	return &Detector{cfg: cfg, servers: map[string]*detected{}, bySystem: map[string][]string{},
+		systems: map[string]*systemState{}, changed: map[string]bool{}}
 }
 
 func (d *Detector) server(id string) *detected {
@@ -95,13 +99,45 @@ func (d *Detector) server(id string) *detected {
 	return s
 }
 
+// setView gives s (the server id) its new view, keeping bySystem.
+func (d *Detector) setView(s *detected, id string, v model.ServerView) {
+	if s.view.ID == "" || s.view.System != v.System {
+		if s.view.ID != "" {
+			ids := d.bySystem[s.view.System]
+			if i, ok := slices.BinarySearch(ids, id); ok {
+				ids = slices.Delete(ids, i, i+1)
+			}
+			if len(ids) == 0 {
+				delete(d.bySystem, s.view.System)
+			} else {
+				d.bySystem[s.view.System] = ids
+			}
+		}
+		ids := d.bySystem[v.System]
+		if i, ok := slices.BinarySearch(ids, id); !ok {
+			d.bySystem[v.System] = slices.Insert(ids, i, id)
+		}
+	}
+	s.view = v
+}
+
+// members are the servers of system, in the order of their ids.
+func (d *Detector) members(system string) []*detected {
+	ids := d.bySystem[system]
+	out := make([]*detected, len(ids))
+	for i, id := range ids {
+		out[i] = d.servers[id]
+	}
+	return out
+}
+
 // View takes a server's new view and returns the events it makes: health
 // and role transitions, identity changes, flapping, and the alarms of its
 // system.
 func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 	s := d.server(v.ID)
 	old := s.view
-	s.view = v
+	d.setView(s, v.ID, v)
 	var evs []model.Event
 	ev := func(kind string, sev model.Severity, from, to, detail string) {
 		evs = append(evs, model.Event{Time: now, System: v.System, Server: v.Name, AgentID: v.ID,
@@ -233,12 +269,9 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 		return nil
 	}
 	in := judgeInput{system: system, grace: d.cfg.NoPrimaryGrace, now: now}
-	for _, id := range slices.Sorted(maps.Keys(d.servers)) {
-		s := d.servers[id]
+	members := d.members(system)
+	for _, s := range members {
 		v := s.view
-		if v.System != system {
-			continue
-		}
 		if in.profile == "" {
 			in.profile = v.Profile
 		}
@@ -249,7 +282,7 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 			in.members = append(in.members, d.member(s, now))
 		}
 	}
-	in.grace = max(in.grace, takeoverGrace(d.servers, system))
+	in.grace = max(in.grace, takeoverGrace(members))
 	st := d.systems[system]
 	if len(in.members) == 0 && len(in.untrusted) == 0 {
 		// Only hints (servers not paired): nothing to judge, and a verdict
@@ -303,12 +336,12 @@ var takeoverFacts = []string{"heartbeat_timeout_seconds", "takeover_seconds", "t
 const takeoverMargin = 10 * time.Second
 
 // takeoverGrace is how long a system's own failover may take, as its
-// agents publish it, with a margin: a system without a primary for less is
+// agents (servers, one system's) publish it, with a margin: a system without a primary for less is
 // failing over, not without one. Zero when no agent says.
-func takeoverGrace(servers map[string]*detected, system string) time.Duration {
+func takeoverGrace(servers []*detected) time.Duration {
 	var longest float64
 	for _, s := range servers {
-		if s.view.System != system || s.status == nil {
+		if s.status == nil {
 			continue
 		}
 		for _, f := range takeoverFacts {
@@ -338,9 +371,8 @@ func (d *Detector) member(s *detected, now time.Time) member {
 	// A live peer that says its link to this live server is down: the
 	// console hears both, so the link between them is what failed.
 	if s.view.Live() {
-		for _, id := range slices.Sorted(maps.Keys(d.servers)) {
-			p := d.servers[id]
-			if p == s || p.view.System != s.view.System || !p.view.Live() || !p.view.Watched() || p.status == nil {
+		for _, p := range d.members(s.view.System) {
+			if p == s || !p.view.Live() || !p.view.Watched() || p.status == nil {
 				continue
 			}
 			// A link down for a moment is a peer that checked before this
@@ -403,7 +435,7 @@ func (d *Detector) Changed() []model.SystemVerdict {
 // and a new verdict of its system (its facts and its peers' word count).
 func (d *Detector) Status(v model.ServerView, st actions.Status, now time.Time) []model.Event {
 	s := d.server(v.ID)
-	s.view = v
+	d.setView(s, v.ID, v)
 	s.status = &st
 	var evs []model.Event
 	ev := func(kind string, sev model.Severity, from, to, detail string) {

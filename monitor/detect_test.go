@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,5 +288,36 @@ func TestDetectorPeerLinkDownMustLast(t *testing.T) {
 	expect(t, "down past a peer's word", d.Status(b, linkDown(t0.Add(2*time.Second)), t0.Add(2*time.Second)), "degraded:warning->degraded")
 	if v := d.Verdicts()[0]; !strings.Contains(v.Summary, "b cannot reach a: peer link lost") {
 		t.Errorf("verdict %+v", v)
+	}
+}
+
+// A server is judged with the servers of its system only, and one that
+// moves to another system (its agent's config changed) leaves the first:
+// the first is judged again without it, the second with it.
+func TestDetectorJudgesEachSystemOverItsOwnServers(t *testing.T) {
+	d := NewDetector(DetectorConfig{})
+	a, b := sv("a", "one", "k2san", model.RolePrimary, model.HealthUp), sv("b", "one", "k2san", model.RoleStandby, model.HealthUp)
+	c := sv("c", "two", "k2san", model.RolePrimary, model.HealthUp)
+	d.View(a, t0)
+	d.View(b, t0)
+	d.View(c, t0)
+	if got := d.bySystem; !slices.Equal(got["one"], []string{"a", "b"}) || !slices.Equal(got["two"], []string{"c"}) {
+		t.Fatalf("servers by system %v", got)
+	}
+	b.System, b.Role = "two", model.RoleStandby
+	d.View(b, t0.Add(time.Second))
+	if got := d.bySystem; !slices.Equal(got["one"], []string{"a"}) || !slices.Equal(got["two"], []string{"b", "c"}) {
+		t.Fatalf("after b moved to two: servers by system %v", got)
+	}
+	// b, now a second primary of two, makes a split brain there; one is
+	// left with a alone.
+	b.Role = model.RolePrimary
+	d.View(b, t0.Add(2*time.Second))
+	for _, v := range d.Verdicts() {
+		switch {
+		case v.System == "one" && v.Verdict != model.VerdictHealthy,
+			v.System == "two" && v.Verdict != model.VerdictSplitBrain:
+			t.Errorf("%s: %s (%s)", v.System, v.Verdict, v.Summary)
+		}
 	}
 }
