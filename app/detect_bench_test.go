@@ -41,7 +41,8 @@ func BenchmarkDetectKill(b *testing.B) {
 
 // BenchmarkDetectFreeze measures, over detectTrials trials, the time from
 // SIGSTOP of a real agent process to the silent-loss event (`unreachable`:
-// no line for the monitor's Silence, 1 s, with no peer saying otherwise).
+// a silence its stream's rhythm makes unlikely, with no peer saying
+// otherwise).
 // The agent is thawed with SIGCONT, and the next trial waits until every
 // agent is up.
 func BenchmarkDetectFreeze(b *testing.B) {
@@ -196,6 +197,15 @@ func benchDetect(b *testing.B, sig syscall.Signal, kind string) {
 			}
 		}
 	}
+
+	// A console judges a stream's silence by the stream's own rhythm once
+	// it has heard 20 gaps of it (monitor/rhythm.go), four seconds of
+	// heartbeats: the trials measure a console that has watched its fleet
+	// for longer than that, as one in a control room has.
+	if err := allUp(); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
 
 	var delivered, detected []time.Duration
 	for trial := range detectTrials {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/internal/netlab"
 	"github.com/vigilops/vigil/model"
 )
 
@@ -38,22 +37,13 @@ const lossyPercent = 5
 // both servers end up.
 func TestLossyLinksRaiseNoAlarm(t *testing.T) {
 	t.Parallel()
-	lab, inside := netlab.Enter(t, "console", "console", "A", "B")
+	ls, inside := startLabSystem(t, "lossy")
 	if !inside {
 		return
 	}
+	lab, c, view, events := ls.lab, ls.c, ls.view, ls.events
 	hc, ha, hb := lab.Host("console"), lab.Host("A"), lab.Host("B")
-	c, updates, view := testConsole(t, t.TempDir())
-	events, cancel := c.mon.SubscribeEvents()
-	defer cancel()
-	_, idA := startLabAgent(t, c, "lossy", ha, hb, model.RolePrimary)
-	_, idB := startLabAgent(t, c, "lossy", hb, ha, model.RoleStandby)
-	waitFor(t, updates, 20*time.Second, "both agents up, each seeing the other", func() bool {
-		a, aok := c.mon.Status(idA)
-		b, bok := c.mon.Status(idB)
-		return view(idA).Health == model.HealthUp && view(idB).Health == model.HealthUp && aok && bok &&
-			a.Peers["B"].State == "up" && b.Peers["A"].State == "up"
-	})
+	idA, idB := ls.idA, ls.idB
 	// What was said while the links were clean is not this test's.
 	for drained := false; !drained; {
 		select {

@@ -32,22 +32,13 @@ const partitionHold = 30 * time.Second
 // why it cannot tell. Freezing A then makes B lose it too, and A is down.
 func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	t.Parallel()
-	lab, inside := netlab.Enter(t, "console", "console", "A", "B")
+	ls, inside := startLabSystem(t, "parted")
 	if !inside {
 		return
 	}
-	hc, ha, hb := lab.Host("console"), lab.Host("A"), lab.Host("B")
-	c, updates, view := testConsole(t, t.TempDir())
-	events, cancel := c.mon.SubscribeEvents()
-	defer cancel()
-	pidA, idA := startLabAgent(t, c, "parted", ha, hb, model.RolePrimary)
-	_, idB := startLabAgent(t, c, "parted", hb, ha, model.RoleStandby)
-	waitFor(t, updates, 20*time.Second, "both agents up, each seeing the other", func() bool {
-		a, aok := c.mon.Status(idA)
-		b, bok := c.mon.Status(idB)
-		return view(idA).Health == model.HealthUp && view(idB).Health == model.HealthUp && aok && bok &&
-			a.Peers["B"].State == "up" && b.Peers["A"].State == "up"
-	})
+	lab, c, updates, view, events := ls.lab, ls.c, ls.updates, ls.view, ls.events
+	hc, ha := lab.Host("console"), lab.Host("A")
+	pidA, idA := ls.pidA, ls.idA
 
 	// Cut the console's link to A only.
 	cut := time.Now()
@@ -114,6 +105,45 @@ func TestPartitionedServerIsUnreachableNotDown(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "unreachable,down" {
 		t.Fatalf("A's events: %s, want unreachable,down", got)
 	}
+}
+
+// labSystem is a console and two agents of one system, A primary and B
+// standby, each on a host of its own in a lab, the test running on the
+// console's host: see startLabSystem.
+type labSystem struct {
+	lab        *netlab.Lab
+	c          *core
+	updates    <-chan model.ServerView
+	view       func(id string) model.ServerView
+	events     <-chan model.Event
+	pidA, pidB int
+	idA, idB   string
+}
+
+// startLabSystem builds the lab (netlab.Enter: the caller returns at once
+// when inside is false), starts the console and both agents, and waits
+// until both are up and each sees the other.
+func startLabSystem(t *testing.T, system string) (ls *labSystem, inside bool) {
+	t.Helper()
+	lab, inside := netlab.Enter(t, "console", "console", "A", "B")
+	if !inside {
+		return nil, false
+	}
+	ha, hb := lab.Host("A"), lab.Host("B")
+	ls = &labSystem{lab: lab}
+	ls.c, ls.updates, ls.view = testConsole(t, t.TempDir())
+	events, cancel := ls.c.mon.SubscribeEvents()
+	t.Cleanup(cancel)
+	ls.events = events
+	ls.pidA, ls.idA = startLabAgent(t, ls.c, system, ha, hb, model.RolePrimary)
+	ls.pidB, ls.idB = startLabAgent(t, ls.c, system, hb, ha, model.RoleStandby)
+	waitFor(t, ls.updates, 20*time.Second, "both agents up, each seeing the other", func() bool {
+		a, aok := ls.c.mon.Status(ls.idA)
+		b, bok := ls.c.mon.Status(ls.idB)
+		return ls.view(ls.idA).Health == model.HealthUp && ls.view(ls.idB).Health == model.HealthUp && aok && bok &&
+			a.Peers["B"].State == "up" && b.Peers["A"].State == "up"
+	})
+	return ls, true
 }
 
 // startLabAgent starts an agent of a K2-profile system on host h of a lab,

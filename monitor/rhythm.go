@@ -16,6 +16,11 @@ import (
 // and suspects the server once the silence has grown as unlikely under that
 // rhythm as SuspicionPhi says: the phi accrual failure detector
 // (Hayashibara et al., 2004), with the gaps taken as normally distributed.
+// Gaps are not normal where a link loses packets: TCP sends a lost line
+// again after a probe or a timeout, 200 ms and more, and a second loss
+// doubles that, so the tail is longer than a bell's. The allowance is
+// therefore also at least tailFactor times the longest gap of the window:
+// a link that paused for 400 ms in the last minute may pause for 800.
 // Until a stream has shown its rhythm, the fixed allowance (Silence) holds.
 const (
 	// SuspicionPhi: a silence is suspect once a gap as long would come by
@@ -28,8 +33,12 @@ const (
 	rhythmLearned = 20
 	// minSpread is the least spread assumed of the gaps: a LAN's lines come
 	// so regularly that their measured spread is a few milliseconds, and a
-	// scheduler's hiccup is not a lost server.
-	minSpread = 40 * time.Millisecond
+	// scheduler's hiccup, or one lost packet sent again 200 ms later, is
+	// not a lost server. With it a stream of lines 200 ms apart is
+	// suspected after about 460 ms of silence.
+	minSpread = 46 * time.Millisecond
+	// tailFactor times the longest recent gap is the least allowance.
+	tailFactor = 2
 )
 
 // suspicionZ is how many spreads past the mean gap a silence is suspect:
@@ -42,6 +51,7 @@ type rhythm struct {
 	gaps       [rhythmWindow]float64 // seconds, a ring
 	n, next    int
 	sum, sumSq float64 // of the gaps in the ring
+	longest    float64 // of the gaps in the ring
 	last       time.Time
 }
 
@@ -51,29 +61,34 @@ type rhythm struct {
 func (r *rhythm) heard(now time.Time, ceiling time.Duration) {
 	if !r.last.IsZero() {
 		gap := min(now.Sub(r.last), ceiling).Seconds()
+		evicted := 0.0
 		if r.n == rhythmWindow {
-			old := r.gaps[r.next]
-			r.sum -= old
-			r.sumSq -= old * old
+			evicted = r.gaps[r.next]
+			r.sum -= evicted
+			r.sumSq -= evicted * evicted
 		} else {
 			r.n++
 		}
 		r.gaps[r.next] = gap
 		r.sum += gap
 		r.sumSq += gap * gap
+		r.longest = max(r.longest, gap)
 		r.next = (r.next + 1) % rhythmWindow
-		if r.next == 0 {
-			r.resum() // running sums drift; a full turn sets them right
+		if r.next == 0 || evicted == r.longest && gap < evicted {
+			// Running sums drift, and the longest gap may have left:
+			// count again, at each full turn and when that happens.
+			r.resum()
 		}
 	}
 	r.last = now
 }
 
 func (r *rhythm) resum() {
-	r.sum, r.sumSq = 0, 0
+	r.sum, r.sumSq, r.longest = 0, 0, 0
 	for _, g := range r.gaps[:r.n] {
 		r.sum += g
 		r.sumSq += g * g
+		r.longest = max(r.longest, g)
 	}
 }
 
@@ -99,7 +114,8 @@ func (r *rhythm) allowance(fixed, ceiling time.Duration) time.Duration {
 		return fixed
 	}
 	mean, spread := r.usual()
-	return min(mean+time.Duration(suspicionZ*float64(spread)), ceiling)
+	phi := mean + time.Duration(suspicionZ*float64(spread))
+	return min(max(phi, time.Duration(tailFactor*r.longest*float64(time.Second))), ceiling)
 }
 
 // String says the rhythm in an operator's words, for the detail of a
@@ -109,7 +125,8 @@ func (r *rhythm) String() string {
 		return "before its rhythm was learned"
 	}
 	mean, spread := r.usual()
-	return fmt.Sprintf("its lines come every %v ± %v", mean.Round(time.Millisecond), spread.Round(time.Millisecond))
+	return fmt.Sprintf("its lines come every %v ± %v, at most %v apart lately", mean.Round(time.Millisecond),
+		spread.Round(time.Millisecond), seconds(r.longest).Round(time.Millisecond))
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

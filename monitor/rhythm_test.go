@@ -52,7 +52,7 @@ func TestRhythmAllowance(t *testing.T) {
 	}
 
 	var quiet rhythm
-	feed(&quiet, start, rhythmWindow+50, ceiling, every(200*time.Millisecond))
+	next := feed(&quiet, start, rhythmWindow+50, ceiling, every(200*time.Millisecond))
 	a := quiet.allowance(fixed, ceiling)
 	if want := 200*time.Millisecond + time.Duration(suspicionZ*float64(minSpread)); a != want.Truncate(time.Nanosecond) && (a-want).Abs() > time.Microsecond {
 		t.Errorf("lines every 200ms exactly: allowance %v, want %v (the mean and %.1f times the least spread)", a, want, suspicionZ)
@@ -60,8 +60,21 @@ func TestRhythmAllowance(t *testing.T) {
 	if a >= 500*time.Millisecond {
 		t.Errorf("lines every 200ms exactly: allowance %v; a frozen server must be suspected within 500 ms", a)
 	}
-	if s := quiet.String(); !strings.Contains(s, "every 200ms ± 40ms") {
+	if s := quiet.String(); !strings.Contains(s, "every 200ms ± 46ms, at most 200ms apart") {
 		t.Errorf("String() = %q", s)
+	}
+
+	// One line sent again after a lost packet (a 400 ms gap) in the last
+	// minute: the next silence may be twice as long, and is allowed it.
+	next = feed(&quiet, next.Add(200*time.Millisecond), 1, ceiling, every(200*time.Millisecond))
+	if a := quiet.allowance(fixed, ceiling); a != 800*time.Millisecond {
+		t.Errorf("after one 400ms gap among lines every 200ms: allowance %v, want twice the longest gap, 800ms", a)
+	}
+	// Once that gap has left the window, the allowance is the quiet one
+	// again.
+	feed(&quiet, next, rhythmWindow, ceiling, every(200*time.Millisecond))
+	if a := quiet.allowance(fixed, ceiling); a >= 500*time.Millisecond {
+		t.Errorf("a minute after the long gap: allowance %v, want the quiet one again", a)
 	}
 
 	// 200 ms ± 150 ms, and now and then a line 600 ms late, as TCP's
