@@ -2,6 +2,8 @@ package app
 
 import (
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -12,7 +14,8 @@ import (
 // lossyHold is how long the lossy links are watched for a false alarm. It
 // is an observation window, not a wait for something to happen: every
 // event the console raises in it is checked. VIGIL_LOSSY_HOLD sets it, so
-// that a longer run can be asked for by hand.
+// that a longer run can be asked for by hand (and VIGIL_LOSSY_HOG adds a
+// saturated machine: see lossyHog).
 func lossyHold(t *testing.T) time.Duration {
 	if s := os.Getenv("VIGIL_LOSSY_HOLD"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -26,6 +29,30 @@ func lossyHold(t *testing.T) time.Duration {
 
 // lossyPercent is the loss on every link of TestLossyLinksRaiseNoAlarm.
 const lossyPercent = 5
+
+// lossyHog, when VIGIL_LOSSY_HOG is set, keeps every core of the machine
+// busy for the hold with as many spinning processes, so that a run by hand
+// can add a saturated machine to the lossy links; it returns their stop.
+func lossyHog(t *testing.T) func() {
+	if os.Getenv("VIGIL_LOSSY_HOG") == "" {
+		return func() {}
+	}
+	var hogs []*exec.Cmd
+	for range runtime.NumCPU() {
+		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		hogs = append(hogs, cmd)
+	}
+	t.Logf("%d processes keep every core busy", len(hogs))
+	return func() {
+		for _, h := range hogs {
+			h.Process.Kill()
+			h.Wait()
+		}
+	}
+}
 
 // TestLossyLinksRaiseNoAlarm runs the console and two agents of one system,
 // each on a host of its own in a lab, with every link (console to each
@@ -57,6 +84,8 @@ func TestLossyLinksRaiseNoAlarm(t *testing.T) {
 	lab.Lossy(hc, hb, lossyPercent)
 	lab.Lossy(ha, hb, lossyPercent)
 	hold := lossyHold(t)
+	stopHog := lossyHog(t)
+	defer stopHog()
 	t.Logf("every link drops %d %% of its packets; watching for %v", lossyPercent, hold)
 	for end := time.After(hold); end != nil; {
 		select {
