@@ -198,14 +198,14 @@ func benchDetect(b *testing.B, sig syscall.Signal, kind string) {
 		}
 	}
 
-	// A console judges a stream's silence by the stream's own rhythm once
-	// it has heard 20 gaps of it (monitor/rhythm.go), four seconds of
-	// heartbeats: the trials measure a console that has watched its fleet
-	// for longer than that, as one in a control room has.
+	// A console judges a stream's silence by the stream's own rhythm alone
+	// once it has heard a minute of it (300 gaps, monitor/rhythm.go): the
+	// trials measure a console that has watched its fleet for longer than
+	// that, as one in a control room has.
 	if err := allUp(); err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(6 * time.Second)
+	time.Sleep(65 * time.Second)
 
 	var delivered, detected []time.Duration
 	for trial := range detectTrials {

@@ -21,7 +21,11 @@ import (
 // doubles that, so the tail is longer than a bell's. The allowance is
 // therefore also at least tailFactor times the longest gap of the window:
 // a link that paused for 400 ms in the last minute may pause for 800.
-// Until a stream has shown its rhythm, the fixed allowance (Silence) holds.
+// Until a stream has shown its rhythm, the fixed allowance (Silence) holds,
+// and until its window is full (a minute of lines) the rhythm may lengthen
+// that allowance but not shorten it: a few dozen gaps cannot show a tail
+// of one in a few hundred, and a stream is youngest when its host is
+// busiest, as it starts.
 const (
 	// SuspicionPhi: a silence is suspect once a gap as long would come by
 	// chance less than once in 10^SuspicionPhi gaps of the learned rhythm.
@@ -29,7 +33,8 @@ const (
 	// rhythmWindow is how many recent gaps make the rhythm: a minute of
 	// heartbeats and more, so one late line does not set it.
 	rhythmWindow = 300
-	// rhythmLearned is how many gaps a rhythm needs before it is trusted.
+	// rhythmLearned is how many gaps a rhythm needs before it may lengthen
+	// the fixed allowance; it may shorten it once it has rhythmWindow.
 	rhythmLearned = 20
 	// minSpread is the least spread assumed of the gaps: a LAN's lines come
 	// so regularly that their measured spread is a few milliseconds, and a
@@ -108,14 +113,18 @@ func (r *rhythm) usual() (mean, spread time.Duration) {
 
 // allowance is how long the stream may now stay silent before its server
 // is suspected: fixed until the rhythm is learned, then the learned
-// rhythm's, at most ceiling.
+// rhythm's, no shorter than fixed until the window is full, at most
+// ceiling.
 func (r *rhythm) allowance(fixed, ceiling time.Duration) time.Duration {
 	if !r.learned() {
 		return fixed
 	}
 	mean, spread := r.usual()
-	phi := mean + time.Duration(suspicionZ*float64(spread))
-	return min(max(phi, time.Duration(tailFactor*r.longest*float64(time.Second))), ceiling)
+	a := max(mean+time.Duration(suspicionZ*float64(spread)), time.Duration(tailFactor*r.longest*float64(time.Second)))
+	if r.n < rhythmWindow {
+		a = max(a, fixed)
+	}
+	return min(a, ceiling)
 }
 
 // String says the rhythm in an operator's words, for the detail of a

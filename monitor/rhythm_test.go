@@ -51,6 +51,19 @@ func TestRhythmAllowance(t *testing.T) {
 		t.Errorf("mean gap %v; want %v: a gap longer than the ceiling counts as the ceiling", mean, want/(rhythmLearned+1))
 	}
 
+	// A young stream's rhythm may lengthen the fixed allowance, never
+	// shorten it: a minute of lines is needed for that.
+	var young rhythm
+	feed(&young, start, rhythmWindow-1, ceiling, every(200*time.Millisecond))
+	if a := young.allowance(fixed, ceiling); a != fixed {
+		t.Errorf("%d quiet gaps: allowance %v, want the fixed %v until the window is full", rhythmWindow-2, a, fixed)
+	}
+	var youngLossy rhythm
+	feed(&youngLossy, start, rhythmLearned+1, ceiling, every(700*time.Millisecond))
+	if a := youngLossy.allowance(fixed, ceiling); a != 1400*time.Millisecond {
+		t.Errorf("%d gaps of 700ms: allowance %v, want 1.4s, the rhythm's, longer than the fixed one", rhythmLearned, a)
+	}
+
 	var quiet rhythm
 	next := feed(&quiet, start, rhythmWindow+50, ceiling, every(200*time.Millisecond))
 	a := quiet.allowance(fixed, ceiling)
