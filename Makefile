@@ -266,7 +266,7 @@ screenshot: deps build
 
 ## bench: benchmarks only; -run '^$' matches no test, so no unit tests run.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # ---- Packages ----
 #

@@ -91,7 +91,7 @@ func startFleetWith(t *testing.T, bin, systems string) (string, []fleet.Member, 
 
 // startFleetAt runs `vigil fleet` from bin at speed, and waits for it to
 // be ready.
-func startFleetAt(t *testing.T, bin, systems string, speed int) (string, []fleet.Member, *exec.Cmd) {
+func startFleetAt(t testing.TB, bin, systems string, speed int) (string, []fleet.Member, *exec.Cmd) {
 	t.Helper()
 	state := t.TempDir()
 	cmd := exec.Command(bin, "fleet", "--state", state, "--systems", systems, "--pair-code", testCode, "--speed", strconv.Itoa(speed))

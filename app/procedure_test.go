@@ -23,7 +23,7 @@ import (
 
 // procedureFleet runs `vigil fleet` for systems at speed and pairs a fresh
 // console data directory with each member by address.
-func procedureFleet(t *testing.T, systems string, speed int) ([]fleet.Member, string) {
+func procedureFleet(t testing.TB, systems string, speed int) ([]fleet.Member, string) {
 	t.Helper()
 	_, members, _ := startFleetAt(t, vigilBin, systems, speed)
 	data := t.TempDir()
@@ -54,11 +54,11 @@ func vigilRun(t *testing.T, args ...string) (string, string, int) {
 
 // agents reads the members' live status through their agents, by name.
 type agents struct {
-	t       *testing.T
+	t       testing.TB
 	clients map[string]*actions.Client
 }
 
-func newAgents(t *testing.T, data string, members []fleet.Member) *agents {
+func newAgents(t testing.TB, data string, members []fleet.Member) *agents {
 	t.Helper()
 	cert, _, err := actions.LoadConsoleIdentity(data)
 	if err != nil {
