@@ -21,11 +21,11 @@ import (
 // doubles that, so the tail is longer than a bell's. The allowance is
 // therefore also at least tailFactor times the longest gap of the window:
 // a link that paused for 400 ms in the last minute may pause for 800.
-// Until a stream has shown its rhythm, the fixed allowance (Silence) holds,
-// and until its window is full (a minute of lines) the rhythm may lengthen
-// that allowance but not shorten it: a few dozen gaps cannot show a tail
-// of one in a few hundred, and a stream is youngest when its host is
-// busiest, as it starts.
+// Until its window is full (a minute of lines) a stream is young: its
+// allowance is at least youngFactor times the fixed one (Silence), and its
+// rhythm may lengthen that but not shorten it. A few dozen gaps cannot
+// show a tail of one in a few hundred, and a stream is youngest when its
+// host or the console is busiest, as either starts.
 const (
 	// SuspicionPhi: a silence is suspect once a gap as long would come by
 	// chance less than once in 10^SuspicionPhi gaps of the learned rhythm.
@@ -44,6 +44,8 @@ const (
 	minSpread = 46 * time.Millisecond
 	// tailFactor times the longest recent gap is the least allowance.
 	tailFactor = 2
+	// youngFactor times the fixed allowance is a young stream's least.
+	youngFactor = 2
 )
 
 // suspicionZ is how many spreads past the mean gap a silence is suspect:
@@ -112,17 +114,17 @@ func (r *rhythm) usual() (mean, spread time.Duration) {
 }
 
 // allowance is how long the stream may now stay silent before its server
-// is suspected: fixed until the rhythm is learned, then the learned
-// rhythm's, no shorter than fixed until the window is full, at most
-// ceiling.
+// is suspected: while the stream is young, youngFactor times fixed or the
+// rhythm's if longer (once learned); then the rhythm's; at most ceiling.
 func (r *rhythm) allowance(fixed, ceiling time.Duration) time.Duration {
+	young := youngFactor * fixed
 	if !r.learned() {
-		return fixed
+		return min(young, ceiling)
 	}
 	mean, spread := r.usual()
 	a := max(mean+time.Duration(suspicionZ*float64(spread)), time.Duration(tailFactor*r.longest*float64(time.Second)))
 	if r.n < rhythmWindow {
-		a = max(a, fixed)
+		a = max(a, young)
 	}
 	return min(a, ceiling)
 }

@@ -40,9 +40,9 @@ func TestRhythmAllowance(t *testing.T) {
 
 	var r rhythm
 	feed(&r, start, rhythmLearned, ceiling, every(200*time.Millisecond))
-	if r.learned() || r.allowance(fixed, ceiling) != fixed {
-		t.Fatalf("after %d gaps: learned %v, allowance %v; want the fixed %v until %d gaps",
-			rhythmLearned-1, r.learned(), r.allowance(fixed, ceiling), fixed, rhythmLearned)
+	if r.learned() || r.allowance(fixed, ceiling) != youngFactor*fixed {
+		t.Fatalf("after %d gaps: learned %v, allowance %v; want a young stream's %v until %d gaps",
+			rhythmLearned-1, r.learned(), r.allowance(fixed, ceiling), youngFactor*fixed, rhythmLearned)
 	}
 	feed(&r, start.Add(time.Hour), 2, ceiling, every(200*time.Millisecond))
 	// The hour's gap between the two feeds counts as the ceiling.
@@ -51,17 +51,17 @@ func TestRhythmAllowance(t *testing.T) {
 		t.Errorf("mean gap %v; want %v: a gap longer than the ceiling counts as the ceiling", mean, want/(rhythmLearned+1))
 	}
 
-	// A young stream's rhythm may lengthen the fixed allowance, never
-	// shorten it: a minute of lines is needed for that.
+	// A young stream's rhythm may lengthen its allowance (twice the fixed
+	// one), never shorten it: a minute of lines is needed for that.
 	var young rhythm
 	feed(&young, start, rhythmWindow-1, ceiling, every(200*time.Millisecond))
-	if a := young.allowance(fixed, ceiling); a != fixed {
-		t.Errorf("%d quiet gaps: allowance %v, want the fixed %v until the window is full", rhythmWindow-2, a, fixed)
+	if a := young.allowance(fixed, ceiling); a != youngFactor*fixed {
+		t.Errorf("%d quiet gaps: allowance %v, want a young stream's %v until the window is full", rhythmWindow-2, a, youngFactor*fixed)
 	}
 	var youngLossy rhythm
-	feed(&youngLossy, start, rhythmLearned+1, ceiling, every(700*time.Millisecond))
-	if a := youngLossy.allowance(fixed, ceiling); a != 1400*time.Millisecond {
-		t.Errorf("%d gaps of 700ms: allowance %v, want 1.4s, the rhythm's, longer than the fixed one", rhythmLearned, a)
+	feed(&youngLossy, start, rhythmLearned+1, ceiling, every(1200*time.Millisecond))
+	if a := youngLossy.allowance(fixed, ceiling); a != 2400*time.Millisecond {
+		t.Errorf("%d gaps of 1.2s: allowance %v, want 2.4s, the rhythm's, longer than a young stream's", rhythmLearned, a)
 	}
 
 	var quiet rhythm
