@@ -12,11 +12,16 @@ import (
 
 // The nintex procedures run against the simulated K2 DR pair at this
 // speed: a simulated hour lasts 12 s, so the hourly log shipping jobs and
-// the 3-hour restore delay pass within a test, and the DR copy does not
-// move past a recovery point chosen at the start of a run while a loaded
-// machine is slow to reach the step that stops its restores (see
-// chooseStopAt).
+// the 3-hour restore delay pass within a test.
 const nintexSpeed = 300
+
+// nintexCutoverSpeed is the cutover's: a simulated hour lasts 36 s. The
+// recovery point the operator chooses at the start of a run stays ahead of
+// the DR copy for two simulated hours (see chooseStopAt), until the run's
+// step 7 stops the restores; a loaded machine (two test runs on two cores)
+// has taken more than the 24 s those hours last at nintexSpeed to get
+// there.
+const nintexCutoverSpeed = 100
 
 const (
 	k2Prod = "K2-PROD"
@@ -25,11 +30,13 @@ const (
 
 // nintexFleet starts the simulated K2 DR pair and waits until production
 // is primary and processing and the DR site a RESTORING standby.
-func nintexFleet(t *testing.T) ([]fleet.Member, string, *agents) {
+func nintexFleet(t *testing.T, speed int) ([]fleet.Member, string, *agents) {
 	t.Helper()
-	members, data := procedureFleet(t, "nintex", nintexSpeed)
+	members, data := procedureFleet(t, "nintex", speed)
 	ag := newAgents(t, data, members)
-	awaitAgents(t, ag, 90*time.Second, "production primary and processing, DR a RESTORING standby", func() bool {
+	// The first restore at the DR site comes after the 3-hour restore
+	// delay: 36 s at nintexSpeed, 108 s at nintexCutoverSpeed.
+	awaitAgents(t, ag, time.Duration(4*3600/speed+60)*time.Second, "production primary and processing, DR a RESTORING standby", func() bool {
 		p, d := ag.status(k2Prod), ag.status(k2DR)
 		return p.Role == "primary" && p.Facts["k2_server_status"] == "Processing" &&
 			d.Role == "standby" && d.Facts["database_state"] == "RESTORING" && d.Facts["restored_to"] != ""
@@ -49,14 +56,14 @@ func awaitAgents(t *testing.T, ag *agents, timeout time.Duration, what string, o
 }
 
 // runNintex runs a procedure headless and fails unless it completes.
-func runNintex(t *testing.T, data string, args ...string) (string, string) {
+func runNintex(t *testing.T, data string, speed int, args ...string) (string, string) {
 	t.Helper()
 	start := time.Now()
 	out, errOut, code := vigilRun(t, append(append([]string{"procedure", "run"}, args...), "--system", "nintex-k2", "--yes", "--operator", "e2e", "--data", data)...)
 	if code != 0 {
 		t.Fatalf("vigil procedure run %v: exit %d\n%s\n%s", args, code, out, errOut)
 	}
-	t.Logf("%s headless at speed %d: %v", args[0], nintexSpeed, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s headless at speed %d: %v", args[0], speed, time.Since(start).Round(time.Millisecond))
 	m := regexp.MustCompile(`Run (\d+) started`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no run id in\n%s", out)
@@ -71,12 +78,13 @@ func runNintex(t *testing.T, data string, args ...string) (string, string) {
 // of its copy until the restore two hours on; the run stops those restores
 // at its step 7. To leave the run as much of that as it can, the point is
 // chosen just after a restore (the copy 3 hours behind, not 4): two
-// simulated hours, 24 s of a machine's time at nintexSpeed, however
-// loaded it is.
-func chooseStopAt(t *testing.T, ag *agents) string {
+// simulated hours, 72 s of a machine's time at nintexCutoverSpeed.
+func chooseStopAt(t *testing.T, ag *agents, speed int) string {
 	t.Helper()
 	var now time.Time
-	awaitAgents(t, ag, 60*time.Second, "a restore just done at the DR site (its copy 3h to 3h15m behind)", func() bool {
+	// Its copy is 3 hours behind first when the 3 hours since the initial
+	// restore have passed, and again after every hourly restore.
+	awaitAgents(t, ag, time.Duration(4*3600/speed+30)*time.Second, "a restore just done at the DR site (its copy 3h to 3h15m behind)", func() bool {
 		st := ag.status(k2DR)
 		at, err := time.Parse(time.RFC3339, st.Facts["restored_to"])
 		age, err2 := strconv.Atoi(st.Facts["recovery_point_age_seconds"])
@@ -96,9 +104,9 @@ func chooseStopAt(t *testing.T, ag *agents) string {
 // tail-log backup, and the report gives the recovery point.
 func TestProcedureNintexCutover(t *testing.T) {
 	t.Parallel()
-	_, data, ag := nintexFleet(t)
-	stopAt := chooseStopAt(t, ag)
-	out, runID := runNintex(t, data, "nintex-dr-cutover", "--param", "stop_at="+stopAt)
+	_, data, ag := nintexFleet(t, nintexCutoverSpeed)
+	stopAt := chooseStopAt(t, ag, nintexCutoverSpeed)
+	out, runID := runNintex(t, data, nintexCutoverSpeed, "nintex-dr-cutover", "--param", "stop_at="+stopAt)
 	if !strings.Contains(out, "step 3/") {
 		t.Errorf("output:\n%s", out)
 	}
@@ -123,7 +131,7 @@ func TestProcedureNintexCutover(t *testing.T) {
 	}
 
 	// The failover test of the Testing section, on the site that now serves.
-	runNintex(t, data, "nintex-failover-test")
+	runNintex(t, data, nintexCutoverSpeed, "nintex-failover-test")
 	if d := ag.status(k2DR); d.Role != "primary" || d.Facts["k2_server_status"] != "Processing" {
 		t.Errorf("%s after the failover test: %s, %v", k2DR, d.Role, d.Facts)
 	}
@@ -135,10 +143,10 @@ func TestProcedureNintexCutover(t *testing.T) {
 // checked through the agents.
 func TestProcedureNintexStandbys(t *testing.T) {
 	t.Parallel()
-	_, data, ag := nintexFleet(t)
+	_, data, ag := nintexFleet(t, nintexSpeed)
 	before := ag.status(k2DR).Facts["restored_to"]
 
-	runNintex(t, data, "nintex-setup-log-shipping")
+	runNintex(t, data, nintexSpeed, "nintex-setup-log-shipping")
 	p, d := ag.status(k2Prod), ag.status(k2DR)
 	if p.Role != "primary" || p.Services["k2-server"] != "running" || p.Facts["k2_server_status"] != "Processing" ||
 		p.Facts["log_backup_job_enabled"] != "1" || p.Facts["log_shipping_job_enabled"] != "1" {
@@ -149,12 +157,12 @@ func TestProcedureNintexStandbys(t *testing.T) {
 		t.Errorf("%s after the setup: %s, services %v, facts %v (restored to %s before)", k2DR, d.Role, d.Services, d.Facts, before)
 	}
 
-	runNintex(t, data, "nintex-prepare-hot-warm-standby")
+	runNintex(t, data, nintexSpeed, "nintex-prepare-hot-warm-standby")
 	if d := ag.status(k2DR); d.Role != "standby" || d.Services["k2-server"] == "running" {
 		t.Errorf("%s after preparing: %s, services %v", k2DR, d.Role, d.Services)
 	}
 
-	_, runID := runNintex(t, data, "nintex-restore-hot-warm-standby")
+	_, runID := runNintex(t, data, nintexSpeed, "nintex-restore-hot-warm-standby")
 	d = ag.status(k2DR)
 	if d.Role != "primary" || d.Facts["database_state"] != "ONLINE" || d.Facts["licensed_server"] != k2DR || d.Facts["license_valid"] != "true" ||
 		d.Services["k2-server"] != "running" || d.Facts["clients_connect_to"] != k2DR || d.Facts["k2_server_status"] != "Processing" {
@@ -165,7 +173,7 @@ func TestProcedureNintexStandbys(t *testing.T) {
 		t.Errorf("report:\n%s", md)
 	}
 
-	runNintex(t, data, "nintex-restore-cold-standby", "--param", "server="+k2DR)
+	runNintex(t, data, nintexSpeed, "nintex-restore-cold-standby", "--param", "server="+k2DR)
 	if d := ag.status(k2DR); d.Role != "primary" || d.Facts["license_valid"] != "true" || d.Services["k2-server"] != "running" {
 		t.Errorf("%s after the cold standby restore: %s, services %v, facts %v", k2DR, d.Role, d.Services, d.Facts)
 	}
