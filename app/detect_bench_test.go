@@ -207,7 +207,20 @@ func benchDetect(b *testing.B, sig syscall.Signal, kind string) {
 	if err := allUp(); err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(65 * time.Second)
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		settled := 0
+		for _, a := range pool {
+			if _, ok, _ := c.mon.Allowance(a.id); ok {
+				settled++
+			}
+		}
+		if settled == len(pool) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d streams have a minute of lines after 3 minutes", settled, len(pool))
+		}
+	}
 
 	var delivered, detected []time.Duration
 	for trial := range detectTrials {

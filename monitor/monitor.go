@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilops/vigil/actions"
@@ -123,6 +124,11 @@ type tracked struct {
 	liveOver bool // live says degraded
 	watching bool
 	kick     chan struct{} // wakes the watcher's backoff when the address changes
+	// allowed is the silence its stream is allowed now, in nanoseconds,
+	// and settled whether the stream's rhythm alone sets it: written by
+	// the watcher at every line, read by Allowance.
+	allowed atomic.Int64
+	settled atomic.Bool
 }
 
 // New returns a monitor over db that presents cert to agents.
@@ -387,6 +393,9 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 	// reportMu keeps "lost" and "found" in the order silentSince changed:
 	// taken under silentMu, held while either is reported.
 	var reportMu sync.Mutex
+	m.mu.Lock()
+	self := m.servers[v.ID]
+	m.mu.Unlock()
 	onSilence := func() {
 		silentMu.Lock()
 		now := time.Now()
@@ -442,6 +451,10 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		now := time.Now()
 		beat.heard(now, m.maxSilence())
 		allowed = m.allowance(&beat, now)
+		if self != nil {
+			self.allowed.Store(int64(allowed))
+			self.settled.Store(beat.settled())
+		}
 		quiet.Reset(allowed)
 		due, rechecked = now.Add(allowed), false
 		if wasSilent || first {
@@ -601,6 +614,19 @@ func (m *Monitor) Status(id string) (st actions.Status, ok bool) {
 		return *t.status, true
 	}
 	return actions.Status{}, false
+}
+
+// Allowance is the silence a server's stream is allowed now before the
+// server is suspected, and whether the stream's own rhythm alone sets it
+// (it has a minute of lines); ok is false until a line has come.
+func (m *Monitor) Allowance(id string) (allowed time.Duration, settled, ok bool) {
+	m.mu.Lock()
+	t := m.servers[id]
+	m.mu.Unlock()
+	if t == nil || t.allowed.Load() == 0 {
+		return 0, false, false
+	}
+	return time.Duration(t.allowed.Load()), t.settled.Load(), true
 }
 
 func statusObservation(st actions.Status, address string) model.Observation {

@@ -102,6 +102,10 @@ func (r *rhythm) resum() {
 // learned says whether the stream has shown its rhythm.
 func (r *rhythm) learned() bool { return r.n >= rhythmLearned }
 
+// settled says whether the stream has a full window of gaps: its rhythm
+// alone then sets its allowance.
+func (r *rhythm) settled() bool { return r.n == rhythmWindow }
+
 // usual is the mean gap and its spread (the standard deviation, at least
 // minSpread).
 func (r *rhythm) usual() (mean, spread time.Duration) {
@@ -123,7 +127,7 @@ func (r *rhythm) allowance(fixed, ceiling time.Duration) time.Duration {
 	}
 	mean, spread := r.usual()
 	a := max(mean+time.Duration(suspicionZ*float64(spread)), time.Duration(tailFactor*r.longest*float64(time.Second)))
-	if r.n < rhythmWindow {
+	if !r.settled() {
 		a = max(a, young)
 	}
 	return min(a, ceiling)

@@ -1,12 +1,16 @@
 package monitor
 
 import (
+	"context"
 	"crypto/tls"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilops/vigil/internal/standin"
 )
 
 // TestSuspicionZ: phi 8 is the normal distribution's 10^-8 upper tail,
@@ -157,5 +161,53 @@ func TestMonitorAllowance(t *testing.T) {
 	m.MinSilence = 10 * time.Second
 	if got := m.allowance(&r, now); got != 10*time.Second {
 		t.Errorf("MinSilence above MaxSilence: allowance %v, want MinSilence: the floor wins", got)
+	}
+}
+
+// Allowance reports what a real stream is allowed: twice the fixed
+// silence while it is young, then, once it has a minute of lines, its
+// rhythm's alone.
+func TestAllowanceOfAStream(t *testing.T) {
+	f, err := standin.Start(standin.Options{Agents: 1, Heartbeat: 20 * time.Millisecond, Change: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st := pairedWith(t, f)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	id := f.Agents()[0].ID
+	if _, _, ok := m.Allowance(id); ok {
+		t.Fatal("an allowance before any line")
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	// Heartbeats change nothing a subscriber hears of: look every 10 ms.
+	look := time.NewTicker(10 * time.Millisecond)
+	defer look.Stop()
+	sawYoung := false
+	deadline := time.After(2 * time.Minute)
+	for {
+		allowed, settled, ok := m.Allowance(id)
+		if ok && !settled {
+			sawYoung = true
+			if allowed < youngFactor*m.Silence {
+				t.Fatalf("a young stream allowed %v, want at least %v", allowed, youngFactor*m.Silence)
+			}
+		}
+		if settled {
+			if !sawYoung || allowed <= 0 || allowed > m.maxSilence() {
+				t.Fatalf("settled at %v (seen young: %v)", allowed, sawYoung)
+			}
+			t.Logf("settled after a minute of lines 20ms apart: allowed %v", allowed)
+			return
+		}
+		select {
+		case <-look.C:
+		case <-deadline:
+			t.Fatalf("not settled within 2 minutes (allowed %v, ok %v)", allowed, ok)
+		}
 	}
 }
