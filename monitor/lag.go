@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilops/vigil/lateness"
@@ -18,8 +19,21 @@ import (
 // nothing.
 const lagTick = 50 * time.Millisecond
 
-// lagMeter measures the console's lateness.
-type lagMeter struct{ lateness.Meter }
+// lagMeter measures the console's lateness. Every stream's line reads it,
+// so the worst of the window is worked out once a tick, not once a line.
+type lagMeter struct {
+	lateness.Meter
+	worst atomic.Int64 // Recent as of the last tick, in nanoseconds
+}
+
+// ran records a tick's lateness and works out the worst of the window.
+func (l *lagMeter) ran(now time.Time, late time.Duration) {
+	l.Ran(now, late)
+	l.worst.Store(int64(l.Recent(now)))
+}
+
+// recent is the worst lateness of the window as of the last tick.
+func (l *lagMeter) recent() time.Duration { return time.Duration(l.worst.Load()) }
 
 // run measures until ctx ends.
 func (l *lagMeter) run(ctx context.Context) {
@@ -32,7 +46,7 @@ func (l *lagMeter) run(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
-		l.Ran(now, now.Sub(due))
+		l.ran(now, now.Sub(due))
 		due = now
 		t.Reset(lagTick)
 	}

@@ -346,8 +346,8 @@ var errSilent = errors.New("agent fell silent")
 // allowance is how long a stream whose lines came to beat may stay silent
 // from now: its rhythm's allowance grown by the console's own recent lag,
 // within the monitor's bounds.
-func (m *Monitor) allowance(beat *rhythm, now time.Time) time.Duration {
-	a := beat.allowance(m.Silence, m.maxSilence()) + m.lag.Recent(now)
+func (m *Monitor) allowance(beat *rhythm) time.Duration {
+	a := beat.allowance(m.Silence, m.maxSilence()) + m.lag.recent()
 	return min(max(a, m.MinSilence), m.maxSilence())
 }
 
@@ -450,7 +450,7 @@ func (m *Monitor) follow(ctx context.Context, v model.ServerView) (heard bool, e
 		connected = true
 		now := time.Now()
 		beat.heard(now, m.maxSilence())
-		allowed = m.allowance(&beat, now)
+		allowed = m.allowance(&beat)
 		if self != nil {
 			self.allowed.Store(int64(allowed))
 			self.settled.Store(beat.settled())

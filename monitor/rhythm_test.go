@@ -147,19 +147,19 @@ func TestMonitorAllowance(t *testing.T) {
 	var r rhythm
 	feed(&r, now.Add(-time.Minute), rhythmWindow, m.maxSilence(), func() time.Duration { return 200 * time.Millisecond })
 	base := r.allowance(m.Silence, m.maxSilence())
-	if got := m.allowance(&r, now); got != base {
+	if got := m.allowance(&r); got != base {
 		t.Errorf("a console on time: allowance %v, want the rhythm's %v", got, base)
 	}
-	m.lag.Ran(now, 700*time.Millisecond)
-	if got := m.allowance(&r, now); got != base+700*time.Millisecond {
+	m.lag.ran(now, 700*time.Millisecond)
+	if got := m.allowance(&r); got != base+700*time.Millisecond {
 		t.Errorf("a console 700ms late lately: allowance %v, want %v", got, base+700*time.Millisecond)
 	}
-	m.lag.Ran(now, time.Minute)
-	if got := m.allowance(&r, now); got != DefaultMaxSilence {
+	m.lag.ran(now, time.Minute)
+	if got := m.allowance(&r); got != DefaultMaxSilence {
 		t.Errorf("a console a minute late: allowance %v, want MaxSilence %v", got, DefaultMaxSilence)
 	}
 	m.MinSilence = 10 * time.Second
-	if got := m.allowance(&r, now); got != 10*time.Second {
+	if got := m.allowance(&r); got != 10*time.Second {
 		t.Errorf("MinSilence above MaxSilence: allowance %v, want MinSilence: the floor wins", got)
 	}
 }
