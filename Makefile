@@ -53,6 +53,10 @@ GO_REQUIRED := $(shell sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' go.mod 2>/dev/null
 DEPS_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev libwayland-dev \
 	libxkbcommon-dev xvfb xauth x11-utils imagemagick iproute2 iptables
 
+# What make bench needs besides: python3-zeroconf, the independent mDNS
+# browser the discovery benchmark times beside the console's.
+BENCH_PKGS := python3-zeroconf
+
 # The agent must stay pure Go: these builds run with CGO_ENABLED=0.
 AGENT_PKG := ./cmd/vigil-agent
 AGENT_PLATFORMS := linux/amd64 linux/arm64 windows/amd64
@@ -110,7 +114,7 @@ VERSION = $(eval VERSION := $(shell (git describe --tags --match 'v[0-9]*' 2>/de
 # What `vigil version` and `vigil-agent version` print.
 GO_LDFLAGS = -X github.com/vigilops/vigil/actions.Version=$(VERSION)
 
-.PHONY: deps check-go build test demo screenshot bench clean
+.PHONY: deps bench-deps check-go build test demo screenshot bench clean
 
 ## check-go: fail early, with a clear message, when Go is not installed.
 check-go:
@@ -120,10 +124,11 @@ check-go:
 	  exit 1; }
 
 ## deps: install only the missing Debian packages (no stamp file; checking is fast).
-## dist-deps does the same for what packaging needs.
+## dist-deps does the same for what packaging needs, bench-deps for make bench.
 deps: PKGS = $(DEPS_PKGS)
 dist-deps: PKGS = $(DIST_PKGS)
-deps dist-deps: check-go
+bench-deps: PKGS = $(BENCH_PKGS)
+deps dist-deps bench-deps: check-go
 	@set -eu; \
 	if ! command -v dpkg-query >/dev/null 2>&1; then \
 	  echo "$@: dpkg-query not found (not Debian-based?); nothing checked or installed." >&2; \
@@ -265,7 +270,9 @@ screenshot: deps build
 	@echo "screenshot: $(SCREENSHOT)"
 
 ## bench: benchmarks only; -run '^$' matches no test, so no unit tests run.
-bench: deps
+# One apt-get at a time, even under -j.
+bench-deps: deps
+bench: deps bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # ---- Packages ----

@@ -64,9 +64,10 @@ const (
 // Browser keeps looking for agents until its context ends. The zero value is
 // ready to use.
 type Browser struct {
-	// Round is how long one browse lasts before a fresh one starts. zeroconf
-	// reports each instance once per browse, so Round is also how often an
-	// agent that stays up is reported again, carrying its current TXT.
+	// Round is how long one browse lasts before a fresh one starts, once
+	// the first few shorter ones are over (firstRounds). zeroconf reports
+	// each instance once per browse, so Round is also how often an agent
+	// that stays up is reported again, carrying its current TXT.
 	Round time.Duration
 	// MinRetry and MaxRetry bound the wait after the mDNS resolver fails; the
 	// wait doubles with every failure in a row.
@@ -140,13 +141,30 @@ type runner struct {
 // maxReported bounds the complaint memory against a flood of bogus names.
 const maxReported = 1024
 
+// firstRounds are the lengths of a browser's first rounds. Every round
+// starts with a query, so these ask again 1, 2, 4, 8 and 16 s after the
+// start, as RFC 6762 section 5.2 has a querier do; zeroconf alone would ask
+// again only after 2 to 6 s. When many agents answer at once, some answers
+// are lost (the socket's receive buffer overflows on a host with hundreds
+// of agents), and the early queries find them within seconds.
+var firstRounds = []time.Duration{time.Second, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// roundLength is how long round i (from 0) lasts when rounds last round
+// once the first ones are over.
+func roundLength(i int, round time.Duration) time.Duration {
+	if i < len(firstRounds) {
+		return min(round, firstRounds[i])
+	}
+	return round
+}
+
 func (r *runner) run(ctx context.Context) error {
 	wait := r.minRetry
-	for {
+	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := r.browseRound(ctx)
+		err := r.browseRound(ctx, roundLength(i, r.round))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -166,11 +184,11 @@ func (r *runner) run(ctx context.Context) error {
 	}
 }
 
-// browseRound runs one fresh browse for one Round. zeroconf's Browse stops
+// browseRound runs one fresh browse for one round. zeroconf's Browse stops
 // quietly after a failed query and reports each instance only once, so a new
 // one each round is what keeps sightings coming.
-func (r *runner) browseRound(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, r.round)
+func (r *runner) browseRound(ctx context.Context, round time.Duration) error {
+	rctx, cancel := context.WithTimeout(ctx, round)
 	defer cancel()
 	entries := make(chan *zeroconf.ServiceEntry)
 	err := r.browse(rctx, entries)

@@ -269,6 +269,24 @@ func TestRunRetries(t *testing.T) {
 	}
 }
 
+// TestRoundLengths checks the query schedule of a fresh browser: each round
+// starts with a query, and the first ones come 1, 2, 4, 8 and 16 s after
+// the start, so answers lost in the first wave are found within seconds.
+func TestRoundLengths(t *testing.T) {
+	var at time.Duration
+	var starts []string
+	for i := range 7 {
+		starts = append(starts, at.String())
+		at += roundLength(i, DefaultRound)
+	}
+	if got, want := strings.Join(starts, " "), "0s 1s 2s 4s 8s 16s 31s"; got != want {
+		t.Errorf("rounds start at %s, want %s", got, want)
+	}
+	if got := roundLength(0, 10*time.Millisecond); got != 10*time.Millisecond {
+		t.Errorf("first round with Round 10ms lasts %v, want 10ms", got)
+	}
+}
+
 func TestRunStopsDuringBackoff(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Browser{
