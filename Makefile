@@ -162,7 +162,7 @@ build: check-go
 ## except the two test runs and the packaging test, which all run so one
 ## report shows all failures.
 test: deps dist-deps
-	@echo '==> gofmt -l'
+	@printf '==> %s %s\n' "$$(date +%T)" 'gofmt -l'
 	@set -eu; \
 	gofmt="$$($(GO) env GOROOT)/bin/gofmt"; \
 	files=$$(find . -path ./.git -prune -o -name testdata -prune -o -type f -name '*.go' -exec "$$gofmt" -l {} +); \
@@ -171,9 +171,9 @@ test: deps dist-deps
 	  echo "$$files" >&2; \
 	  exit 1; \
 	fi
-	@echo '==> go vet ./...'
+	@printf '==> %s %s\n' "$$(date +%T)" 'go vet ./...'
 	@$(GO) vet $(PIE) ./...
-	@echo '==> agent cross-builds with CGO_ENABLED=0: $(AGENT_TEST_PLATFORMS)'
+	@printf '==> %s %s\n' "$$(date +%T)" 'agent cross-builds with CGO_ENABLED=0: $(AGENT_TEST_PLATFORMS)'
 	@set -eu; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	for platform in $(AGENT_TEST_PLATFORMS); do \
@@ -182,7 +182,7 @@ test: deps dist-deps
 	  echo "    $$os/$$arch"; \
 	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o "$$tmp/vigil-agent-$$os-$$arch$$exe" $(AGENT_PKG); \
 	done
-	@echo '==> GOOS=windows go vet (agent-side packages that exist)'
+	@printf '==> %s %s\n' "$$(date +%T)" 'GOOS=windows go vet (agent-side packages that exist)'
 	@set -eu; \
 	pkgs=$$(GOOS=windows $(GO) list -e -f '{{if or .GoFiles .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(AGENT_SIDE)); \
 	if [ -z "$$pkgs" ]; then echo "    none yet"; else GOOS=windows $(GO) vet $$pkgs; fi
@@ -201,16 +201,17 @@ test: deps dist-deps
 	fyne=$$(cat "$$tmp/list.fyne" 2>/dev/null || true); \
 	status=0; \
 	if [ -n "$$race" ]; then \
-	  echo '==> go test -race (packages without Fyne)'; \
+	  printf '==> %s %s\n' "$$(date +%T)" 'go test -race (packages without Fyne)'; \
 	  CGO_ENABLED=1 $(GO) test -race -count=1 -parallel $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $$race || status=1; \
 	fi; \
 	if [ -n "$$fyne" ]; then \
-	  echo '==> go test (Fyne packages, headless test driver)'; \
+	  printf '==> %s %s\n' "$$(date +%T)" 'go test (Fyne packages, headless test driver)'; \
 	  CGO_ENABLED=1 GOFLAGS='$(PIE)' $(GO) test -count=1 -parallel $(FYNE_TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $$fyne || status=1; \
 	fi; \
 	if [ -z "$$race$$fyne" ]; then echo '    no packages have tests yet'; fi; \
-	echo '==> make dist-test (packages: build, check, install, upgrade, purge)'; \
+	printf '==> %s %s\n' "$$(date +%T)" 'make dist-test (packages: build, check, install, upgrade, purge)'; \
 	$(MAKE) --no-print-directory dist-test VERSION='$(VERSION)' DIST_TEST_WINDOWS_CONSOLE=no || status=1; \
+	printf '==> %s %s\n' "$$(date +%T)" "make test ends (status $$status)"; \
 	exit $$status
 
 ## demo: the GUI with a simulated fleet; extra flags via DEMO_ARGS.
@@ -358,7 +359,7 @@ dist: dist-deps dist-check-version
 	@$(MAKE) --no-print-directory VERSION='$(VERSION)' OUT='$(DIST)' \
 	  pkg-agent-debs pkg-console-deb pkg-agent-msi pkg-console-msi
 	@cd $(DIST) && sha256sum -- *.deb *.msi *.exe *.com >SHA256SUMS
-	@echo '==> $(DIST)/ (version $(VERSION)):'
+	@printf '==> %s %s\n' "$$(date +%T)" '$(DIST)/ (version $(VERSION)):'
 	@cd $(DIST) && ls -l -- *.deb *.msi *.exe *.com SHA256SUMS
 
 ## dist-test: build the packages into a temporary directory and check them
@@ -398,12 +399,12 @@ pkg-agent-debs: pkg-tools
 	done
 
 pkg-console-deb: pkg-tools
-	@echo '==> vigil .deb (amd64, $(DEB_VERSION))'
+	@printf '==> %s %s\n' "$$(date +%T)" 'vigil .deb (amd64, $(DEB_VERSION))'
 	@CGO_ENABLED=1 $(GO) build $(CONSOLE_DEB_GOFLAGS) -o $(DIST_BUILD)/linux-amd64/vigil .
 	@BIN=$(DIST_BUILD)/linux-amd64/vigil $(DEB_ENV) sh installer/deb/mkdeb.sh vigil amd64 '$(OUT)'
 
 pkg-agent-msi: pkg-tools
-	@echo '==> vigil-agent for Windows and its MSI ($(MSI_VERSION))'
+	@printf '==> %s %s\n' "$$(date +%T)" 'vigil-agent for Windows and its MSI ($(MSI_VERSION))'
 	@set -eu; d=$(DIST_BUILD)/windows-agent; mkdir -p "$$d" '$(OUT)'; \
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build $(DIST_GOFLAGS) -o "$$d/vigil-agent.exe" $(AGENT_PKG); \
 	$(PKGFILES) config -os windows >"$$d/agent.yaml"; \
@@ -432,7 +433,7 @@ pkg-agent-msi: pkg-tools
 # COFF object, which the external linker (mingw-w64 gcc, as cgo needs) links
 # in.
 pkg-console-msi: pkg-tools
-	@echo '==> vigil for Windows and its MSI ($(MSI_VERSION))'
+	@printf '==> %s %s\n' "$$(date +%T)" 'vigil for Windows and its MSI ($(MSI_VERSION))'
 	@set -eu; d=$$(mkdir -p $(DIST_BUILD)/windows-console && cd $(DIST_BUILD)/windows-console && pwd); mkdir -p '$(OUT)'; \
 	$(PKGFILES) ico -src assets/icon.png -out "$$d/vigil.ico"; \
 	fv='$(WIN_FILEVERSION)'; \
