@@ -47,6 +47,8 @@ type Detector struct {
 	bySystem map[string][]string
 	systems  map[string]*systemState
 	changed  map[string]bool // systems whose verdict changed since Changed was last called
+	// judgements counts the systems judged, for tests.
+	judgements int
 }
 
 type detected struct {
@@ -57,6 +59,7 @@ type detected struct {
 	liveSince   time.Time       // since when the detector has seen it live this time
 	services    map[string]string
 	lagging     map[string]bool // facts over their limit
+	judged      string          // what the judge read of status (judgedOf)
 	transitions []time.Time
 	flapping    bool
 }
@@ -268,6 +271,7 @@ func (d *Detector) judgeSystem(system string, now time.Time) []model.Event {
 	if system == "" {
 		return nil
 	}
+	d.judgements++
 	in := judgeInput{system: system, grace: d.cfg.NoPrimaryGrace, now: now}
 	members := d.members(system)
 	for _, s := range members {
@@ -435,6 +439,7 @@ func (d *Detector) Changed() []model.SystemVerdict {
 // and a new verdict of its system (its facts and its peers' word count).
 func (d *Detector) Status(v model.ServerView, st actions.Status, now time.Time) []model.Event {
 	s := d.server(v.ID)
+	first, oldView := s.status == nil, s.view
 	d.setView(s, v.ID, v)
 	s.status = &st
 	var evs []model.Event
@@ -461,7 +466,8 @@ func (d *Detector) Status(v model.ServerView, st actions.Status, now time.Time) 
 	if s.lagging == nil {
 		s.lagging = map[string]bool{}
 	}
-	for _, l := range Limits(st.Facts, d.cfg.Limits) {
+	limits := Limits(st.Facts, d.cfg.Limits)
+	for _, l := range limits {
 		value := st.Facts[l.Fact]
 		switch {
 		case l.Over && !s.lagging[l.Fact]:
@@ -472,5 +478,49 @@ func (d *Detector) Status(v model.ServerView, st actions.Status, now time.Time) 
 			ev(model.EventLag, model.SeverityInfo, "", value, fmt.Sprintf("%s: %s, back within its limit", v.Name, l.Words()))
 		}
 	}
+	judged := judgedOf(&st, limits)
+	if !first && judged == s.judged && sameToOperator(oldView, v) {
+		// Nothing the judge reads changed: the verdict stands. What
+		// time alone changes (a grace running out), Tick judges.
+		return evs
+	}
+	s.judged = judged
 	return append(evs, d.judgeSystem(v.System, now)...)
+}
+
+// judgedOf is what the judge reads of a server's status (member and
+// takeoverGrace): the peers it names, the state of each link and whether
+// a down one has lasted a peer's word by the agent's clock, the facts over
+// their limits with their values, and the takeover facts. A status that
+// changes none of it, of a server whose view is the same to the operator,
+// leaves the verdict as it was. A fleet sends thousands of status lines a
+// second, most of them a fact under its limit that moved: judging each
+// system again for each was a tenth of the console's CPU.
+func judgedOf(st *actions.Status, limits []Limit) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(st.Peers)) {
+		l := st.Peers[name]
+		b.WriteString(name)
+		b.WriteByte(' ')
+		b.WriteString(l.State)
+		if l.State == "down" && st.Time.Sub(l.Since) >= PeerWord {
+			b.WriteString(" lasted")
+		}
+		b.WriteByte('\n')
+	}
+	for _, l := range limits {
+		if l.Over {
+			b.WriteString(l.Words())
+			b.WriteByte('\n')
+		}
+	}
+	for _, f := range takeoverFacts {
+		if v, ok := st.Facts[f]; ok {
+			b.WriteString(f)
+			b.WriteByte('=')
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }

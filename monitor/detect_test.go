@@ -321,3 +321,42 @@ func TestDetectorJudgesEachSystemOverItsOwnServers(t *testing.T) {
 		}
 	}
 }
+
+// A status that changes nothing the judge reads (a fact under its limit
+// moved, a service stayed as it was) leaves the verdict as it was, so the
+// system is not judged again; one that changes what it reads is.
+func TestDetectorJudgesAStatusOnlyWhenItChangesWhatTheJudgeReads(t *testing.T) {
+	d := NewDetector(DetectorConfig{})
+	a, b := sv("a", "rs", "redstor", model.RolePrimary, model.HealthUp), sv("b", "rs", "redstor", model.RoleStandby, model.HealthUp)
+	d.View(a, t0)
+	d.View(b, t0)
+	status := func(at time.Time, lag string) actions.Status {
+		return actions.Status{Time: at, Facts: map[string]string{"mirror_lag_seconds": lag, "disk_free": lag},
+			Peers: map[string]actions.PeerLink{"a": {State: "up", Since: t0, Checked: at}}}
+	}
+	judgedAfter := func(what string, st actions.Status, at time.Time, want bool) {
+		t.Helper()
+		before := d.judgements
+		d.Status(b, st, at)
+		if got := d.judgements > before; got != want {
+			t.Errorf("%s: judged %t, want %t", what, got, want)
+		}
+	}
+	judgedAfter("first status", status(t0, "1"), t0, true)
+	judgedAfter("a fact under its limit moved", status(t0.Add(time.Second), "2"), t0.Add(time.Second), false)
+	judgedAfter("over its limit", status(t0.Add(2*time.Second), "1000"), t0.Add(2*time.Second), true)
+	judgedAfter("further over its limit (the reason says by how much)", status(t0.Add(3*time.Second), "2000"), t0.Add(3*time.Second), true)
+	judgedAfter("back under", status(t0.Add(4*time.Second), "3"), t0.Add(4*time.Second), true)
+	down := status(t0.Add(5*time.Second), "3")
+	down.Peers["a"] = actions.PeerLink{State: "down", Since: t0.Add(5 * time.Second)}
+	judgedAfter("a peer link went down", down, t0.Add(5*time.Second), true)
+	down.Time = t0.Add(5*time.Second + 100*time.Millisecond)
+	judgedAfter("still down, for a moment", down, down.Time, false)
+	down.Time = t0.Add(8 * time.Second)
+	judgedAfter("down past a peer's word", down, down.Time, true)
+	b.VendorRole = "Slave (taking over)"
+	judgedAfter("the view changed", down, down.Time, true)
+	if v := d.Verdicts()[0]; !strings.Contains(v.Summary, "b cannot reach a: peer link lost") {
+		t.Errorf("verdict %+v", v)
+	}
+}
