@@ -253,6 +253,8 @@ func happened(e model.OutboxEvent) string {
 		s = who + " keeps going up and down"
 	case model.EventIdentityChanged:
 		s = who + " presented another key than the one pinned when it was paired"
+	case model.EventConflict:
+		s = "another host claims to be " + who
 	case model.EventAction:
 		s = "an action ran on " + who
 	case model.EventProcedure:

@@ -139,6 +139,8 @@ func printStatus(w io.Writer, servers []model.ServerView, now time.Time) {
 		switch {
 		case s.IdentityChanged:
 			note = "IDENTITY CHANGED: not trusted; pair again if expected"
+		case s.Conflict != "":
+			note = "CONFLICT: " + s.Conflict
 		case !s.Paired:
 			note = "not paired (role from mDNS)"
 		}

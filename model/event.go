@@ -38,8 +38,11 @@ const (
 	EventService         = "service"
 	EventFlapping        = "flapping"
 	EventIdentityChanged = "identity-changed"
-	EventAction          = "action"
-	EventProcedure       = "procedure"
+	// EventConflict: another host announces a paired server's id without
+	// its pinned key; the console keeps watching the server it paired.
+	EventConflict  = "conflict"
+	EventAction    = "action"
+	EventProcedure = "procedure"
 )
 
 // Event is something that happened to a server or a system, as the console

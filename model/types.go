@@ -103,8 +103,12 @@ type ServerView struct {
 	Fingerprint string    `json:"-"` // pinned key fingerprint: full once paired, else what mDNS announced
 	// IdentityChanged: the server now presents another key than the one
 	// pinned when it was paired. The console refuses to act on it.
-	IdentityChanged bool   `json:"identity_changed,omitempty"`
-	Detail          string `json:"-"` // why the health is what it is, in the operator's words
+	IdentityChanged bool `json:"identity_changed,omitempty"`
+	// Conflict says, while it lasts, that another host announces this
+	// paired server's id without its pinned key: an impostor, or a copy
+	// of its agent's state. The console keeps watching the paired one.
+	Conflict string `json:"conflict,omitempty"`
+	Detail   string `json:"-"` // why the health is what it is, in the operator's words
 	// Error is the error behind Detail as the program met it, for
 	// "details" and logs; empty when Detail says everything.
 	Error string `json:"-"`
@@ -126,7 +130,7 @@ func (v ServerView) Equal(w ServerView) bool {
 	return v.ID == w.ID && v.Name == w.Name && v.Site == w.Site && v.System == w.System && v.Profile == w.Profile &&
 		v.Role == w.Role && v.VendorRole == w.VendorRole && v.Health == w.Health && v.Address == w.Address &&
 		v.Paired == w.Paired && v.LastSeen.Equal(w.LastSeen) && v.LastChange.Equal(w.LastChange) &&
-		v.Fingerprint == w.Fingerprint && v.IdentityChanged == w.IdentityChanged && v.Detail == w.Detail &&
+		v.Fingerprint == w.Fingerprint && v.IdentityChanged == w.IdentityChanged && v.Conflict == w.Conflict && v.Detail == w.Detail &&
 		v.Error == w.Error && slices.Equal(v.SeenBy, w.SeenBy) && slices.Equal(v.AwaitingWord, w.AwaitingWord) && v.Expired == w.Expired
 }
 

@@ -149,6 +149,9 @@ func (d *Detector) View(v model.ServerView, now time.Time) []model.Event {
 	if v.IdentityChanged && !old.IdentityChanged {
 		ev(model.EventIdentityChanged, model.SeverityCritical, "", "", "the server presents another key than the one pinned when it was paired; Vigil will not act on it until it is paired again")
 	}
+	if v.Conflict != "" && v.Conflict != old.Conflict {
+		ev(model.EventConflict, model.SeverityWarning, "", "", v.Conflict+"; Vigil keeps watching the server it paired, at "+orUnknown(v.Address))
+	}
 
 	transition := false
 	if old.ID != "" && old.Health != v.Health && v.Health != model.HealthUnknown {

@@ -129,6 +129,12 @@ type tracked struct {
 	// the watcher at every line, read by Allowance.
 	allowed atomic.Int64
 	settled atomic.Bool
+	// verifying: a new address from mDNS is being checked; unproven is the
+	// last address that failed the check, and when.
+	verifying  bool
+	unproven   string
+	unprovenAt time.Time
+	conflictAt time.Time // when another host last claimed its id
 }
 
 // New returns a monitor over db that presents cert to agents.
@@ -214,30 +220,127 @@ func (m *Monitor) sighted(ctx context.Context, s discovery.Sighting) {
 	m.mu.Lock()
 	t := m.servers[obs.AgentID]
 	paired := t != nil && t.view.Paired
-	var pinned string
+	var pinned, known string
 	if t != nil {
-		pinned = t.view.Fingerprint
+		pinned, known = t.view.Fingerprint, t.view.Address
 	}
 	m.mu.Unlock()
 	if !paired {
 		// Until the console pairs, mDNS is all it knows: the announced key
 		// and role, shown as a hint.
 		obs.Fingerprint, obs.Role = s.Advert.Fingerprint, s.Advert.Role
-	}
-	m.apply(ctx, obs, note{})
-	if paired && s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, pinned) != nil {
-		m.identityChanged(ctx, obs.AgentID, fmt.Sprintf("mDNS announces key %s…, which is not the pinned one", s.Advert.Fingerprint))
+		m.apply(ctx, obs, note{})
 		return
 	}
-	m.mu.Lock()
-	if t := m.servers[obs.AgentID]; t != nil {
-		select {
-		case t.kick <- struct{}{}:
-		default:
+	// A paired server's name, system and role come from its own stream,
+	// and its address changes only once its pinned key answers there: an
+	// advert is a hint, and anyone can send one.
+	switch {
+	case s.Advert.Fingerprint != "" && actions.MatchFingerprint(s.Advert.Fingerprint, pinned) != nil:
+		m.conflict(obs.AgentID, obs.Address, fmt.Sprintf("%s announces this server's id with key %s…, not the pinned one", orUnknown(obs.Address), s.Advert.Fingerprint))
+	case obs.Address != "" && obs.Address != known:
+		m.verifyAddress(obs.AgentID, obs.Address)
+	default:
+		m.apply(ctx, model.Observation{AgentID: obs.AgentID, Time: obs.Time}, note{})
+		m.mu.Lock()
+		if t := m.servers[obs.AgentID]; t != nil {
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+			m.startWatchLocked(obs.AgentID)
 		}
-		m.startWatchLocked(obs.AgentID)
+		m.mu.Unlock()
 	}
+}
+
+func orUnknown(address string) string {
+	if address == "" {
+		return "a host without an address"
+	}
+	return address
+}
+
+// Bounds of verifyAddress.
+const (
+	verifyTimeout = 5 * time.Second
+	// verifyAgain is how long an address that did not prove itself is left
+	// alone: an impostor keeps advertising, and each advert would
+	// otherwise cost a handshake.
+	verifyAgain = 30 * time.Second
+)
+
+// verifyAddress asks the address an advert gives for a paired server to
+// prove the pinned key, in the background. Only then does the server move
+// there; an address that answers with another key (or for another id) is a
+// conflict, and one that does not answer leaves the server where it is.
+// One check runs at a time per server.
+func (m *Monitor) verifyAddress(id, address string) {
+	m.mu.Lock()
+	t := m.servers[id]
+	if t == nil || t.verifying || m.ctx == nil || m.ctx.Err() != nil ||
+		t.unproven == address && time.Since(t.unprovenAt) < verifyAgain {
+		m.mu.Unlock()
+		return
+	}
+	t.verifying = true
+	ctx, pin := m.ctx, t.view.Fingerprint
+	m.wg.Add(1)
 	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+		c := actions.NewClient(address, pin, m.cert)
+		st, err := c.Status(vctx)
+		c.Close()
+		cancel()
+		proven := err == nil && st.AgentID == id && actions.MatchFingerprint(pin, st.Fingerprint) == nil
+		m.mu.Lock()
+		t.verifying = false
+		if !proven {
+			t.unproven, t.unprovenAt = address, time.Now()
+		}
+		m.mu.Unlock()
+		switch {
+		case proven:
+			m.log.Info("paired server answers with its pinned key at a new address", "server", st.Name, "agent_id", id, "address", address)
+			m.apply(ctx, model.Observation{AgentID: id, Address: address, Time: time.Now()}, note{})
+			m.mu.Lock()
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+			m.startWatchLocked(id)
+			m.mu.Unlock()
+		case errors.Is(err, actions.ErrIdentityChanged):
+			m.conflict(id, address, fmt.Sprintf("%s announces this server's id but answers with another key than the pinned one", address))
+		case err == nil:
+			m.conflict(id, address, fmt.Sprintf("%s announces this server's id but answers as %s", address, st.AgentID))
+		default:
+			m.log.Info("a paired server's address from mDNS did not answer; the console keeps the known one",
+				"agent_id", id, "address", address, "err", err)
+		}
+	}()
+}
+
+// conflict shows, on the paired server's view, that another host claims
+// its id; it is cleared once no such claim has come for the expiry.
+func (m *Monitor) conflict(id, address, why string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.servers[id]
+	if t == nil {
+		return
+	}
+	t.conflictAt = time.Now()
+	if t.view.Conflict == why {
+		return
+	}
+	m.log.Warn("another host claims a paired server's id; the console keeps watching the paired one",
+		"server", t.view.Name, "agent_id", id, "address", address, "why", why)
+	v := t.view
+	v.Conflict = why
+	m.publishLocked(t, v)
 }
 
 // identityChanged marks a paired server whose key no longer matches, and
@@ -766,6 +869,7 @@ func (m *Monitor) publish(v model.ServerView, n note) {
 		t = &tracked{kick: make(chan struct{}, 1)}
 		m.servers[v.ID] = t
 	}
+	v.Conflict = t.view.Conflict
 	m.publishLocked(t, v)
 }
 
@@ -801,10 +905,16 @@ func (m *Monitor) expiredLocked(v model.ServerView, now time.Time) bool {
 // announced for longer than the expiry out of the views, with a last
 // update that says so. m.mu must be held.
 func (m *Monitor) expireLocked(now time.Time) {
+	expiry := cmp.Or(m.Expiry, DefaultExpiry)
 	for _, t := range m.servers {
 		if t.view.ID != "" && !t.view.Expired && m.expiredLocked(t.view, now) {
 			v := t.view
 			v.Expired = true
+			m.publishLocked(t, v)
+		}
+		if t.view.Conflict != "" && now.Sub(t.conflictAt) > expiry {
+			v := t.view
+			v.Conflict = ""
 			m.publishLocked(t, v)
 		}
 	}

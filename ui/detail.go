@@ -288,6 +288,8 @@ func pairingLine(v model.ServerView) (string, widget.Importance) {
 	switch {
 	case v.IdentityChanged:
 		return "IDENTITY CHANGED: another key than the pinned one; not trusted", widget.DangerImportance
+	case v.Paired && v.Conflict != "":
+		return "paired; ANOTHER HOST CLAIMS THIS SERVER: " + v.Conflict + " (this server is still watched at " + v.Address + ")", widget.WarningImportance
 	case v.Paired:
 		fp := v.Fingerprint
 		if len(fp) > 16 {

@@ -186,3 +186,19 @@ func TestNaturalWidthOfTruncatingLabel(t *testing.T) {
 		}
 	}
 }
+
+// The pane's trust line says, before anything else, that another host
+// claims the server, and where the console still watches it.
+func TestPairingLineShowsAConflict(t *testing.T) {
+	v := model.ServerView{Paired: true, Fingerprint: "0123456789abcdef0123", Address: "10.0.0.5:7443",
+		Conflict: "10.0.0.9:7443 announces this server's id with key fedcba9876543210…, not the pinned one"}
+	text, imp := pairingLine(v)
+	if !strings.Contains(text, "ANOTHER HOST CLAIMS THIS SERVER") || !strings.Contains(text, "10.0.0.9:7443") ||
+		!strings.Contains(text, "still watched at 10.0.0.5:7443") || imp != widget.WarningImportance {
+		t.Errorf("pairing line %q (%v)", text, imp)
+	}
+	v.Conflict = ""
+	if text, _ := pairingLine(v); text != "paired, key 0123456789abcdef…" {
+		t.Errorf("without a conflict: %q", text)
+	}
+}

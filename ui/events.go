@@ -149,6 +149,8 @@ func eventHeadline(e model.Event) string {
 		return who + " is stable again"
 	case model.EventIdentityChanged:
 		return who + ": IDENTITY CHANGED"
+	case model.EventConflict:
+		return "another host claims to be " + who
 	case model.EventLag:
 		return "lag on " + who
 	case model.EventService:
