@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -55,15 +56,8 @@ func TestImpostorIsAConflictAndThePairedServerStaysWatched(t *testing.T) {
 	id := srv.ID
 	await := func(what string, ok func(model.ServerView) bool) model.ServerView {
 		t.Helper()
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			v := view(id)
-			if ok(v) {
-				return v
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within a minute; the server is %+v", what, v)
-			}
-		}
+		pollUntil(t, time.Minute, what, func() bool { return ok(view(id)) }, func() string { return fmt.Sprintf("the server is %+v", view(id)) })
+		return view(id)
 	}
 	await("the paired server up", func(v model.ServerView) bool { return v.Health == model.HealthUp })
 

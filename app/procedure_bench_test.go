@@ -189,14 +189,8 @@ func (r *benchRig) status(name string) actions.Status {
 
 func (r *benchRig) await(b *testing.B, what string, ok func(st statusOf) bool) {
 	b.Helper()
-	started := time.Now()
-	for !ok(r.status) {
-		if time.Since(started) > procedureBenchLimit {
-			b.Fatalf("not within %v: %s", procedureBenchLimit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b.Logf("%s after %v", what, time.Since(started).Round(time.Millisecond))
+	took := pollUntil(b, procedureBenchLimit, what, func() bool { return ok(r.status) }, nil)
+	b.Logf("%s after %v", what, took.Round(time.Millisecond))
 }
 
 // act does by hand, through `vigil action`, what the document has the

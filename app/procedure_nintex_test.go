@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,13 +47,9 @@ func nintexFleet(t *testing.T, speed int) ([]fleet.Member, string, *agents) {
 
 func awaitAgents(t *testing.T, ag *agents, timeout time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s (%s: %v; %s: %v)", timeout, what, k2Prod, ag.status(k2Prod).Facts, k2DR, ag.status(k2DR).Facts)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	pollUntil(t, timeout, what, ok, func() string {
+		return fmt.Sprintf("%s: %v; %s: %v", k2Prod, ag.status(k2Prod).Facts, k2DR, ag.status(k2DR).Facts)
+	})
 }
 
 // runNintex runs a procedure headless and fails unless it completes.

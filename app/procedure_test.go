@@ -58,6 +58,24 @@ type agents struct {
 	clients map[string]*actions.Client
 }
 
+// pollUntil asks ok every 100 ms until it holds and returns how long that
+// took; after timeout it fails t with what, and with what state says then
+// when state is given.
+func pollUntil(t testing.TB, timeout time.Duration, what string, ok func() bool, state func() string) time.Duration {
+	t.Helper()
+	started := time.Now()
+	for !ok() {
+		if time.Since(started) > timeout {
+			if state != nil {
+				t.Fatalf("not within %v: %s (%s)", timeout, what, state())
+			}
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(started)
+}
+
 func newAgents(t testing.TB, data string, members []fleet.Member) *agents {
 	t.Helper()
 	cert, _, err := actions.LoadConsoleIdentity(data)
