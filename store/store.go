@@ -158,27 +158,11 @@ func (s *Store) Observe(ctx context.Context, o model.Observation) (model.ServerV
 			}
 			srv.SiteID, srv.Site = &site.ID, site
 		}
-		setIf(&srv.Name, o.Name)
-		setIf(&srv.Profile, o.Profile)
-		setIf(&srv.Address, o.Address)
-		if !srv.Paired {
-			// Until pairing pins a key, the latest announcement is all there is.
-			setIf(&srv.Fingerprint, o.Fingerprint)
-		}
-		setIf(&srv.VendorRole, o.VendorRole)
-		if o.Role != "" && o.Role != srv.Role {
-			srv.Role, changed = o.Role, true
-		}
-		if o.Health != "" && o.Health != srv.Health {
-			srv.Health, changed = o.Health, true
-		}
-		if changed || isNew {
-			srv.LastChange = o.Time
-		}
-		// A reachable server is seen now; a report that it went away is not a sighting.
-		if o.Health != model.HealthDown && o.Health != model.HealthUnreachable && o.Time.After(srv.LastSeen) {
-			srv.LastSeen = o.Time
-		}
+		var v model.ServerView
+		v, changed = srv.view().Observe(o)
+		srv.Name, srv.Profile, srv.Address, srv.Fingerprint = v.Name, v.Profile, v.Address, v.Fingerprint
+		srv.VendorRole, srv.Role, srv.Health = v.VendorRole, v.Role, v.Health
+		srv.LastChange, srv.LastSeen = v.LastChange, v.LastSeen
 		if !isNew && sameColumns(stored, srv) {
 			out = srv // as read: nothing to write
 			return nil
@@ -337,12 +321,6 @@ func findOrCreate[T any](tx *gorm.DB, fresh *T, where string, arg any) (*T, erro
 		return nil, err
 	}
 	return fresh, nil
-}
-
-func setIf(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
 }
 
 // Store keeps the topology in a SQLite file. It is safe for concurrent use,
