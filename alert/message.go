@@ -255,6 +255,11 @@ func happened(e model.OutboxEvent) string {
 		s = who + " presented another key than the one pinned when it was paired"
 	case model.EventConflict:
 		s = "another host claims to be " + who
+	case model.EventConsoleStore:
+		s = "the console's own store is failing"
+		if e.To == "ok" {
+			s = "the console's own store works again"
+		}
 	case model.EventAction:
 		s = "an action ran on " + who
 	case model.EventProcedure:

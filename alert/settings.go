@@ -253,7 +253,7 @@ func (s Settings) Validate() error {
 // Kinds are the event kinds a rule may name.
 var Kinds = []string{model.EventUp, model.EventDown, model.EventUnreachable, model.EventSilent, model.EventRole,
 	model.EventSplitBrain, model.EventNoPrimary, model.EventLag, model.EventService, model.EventFlapping,
-	model.EventIdentityChanged, model.EventConflict, model.EventAction, model.EventProcedure}
+	model.EventIdentityChanged, model.EventConflict, model.EventConsoleStore, model.EventAction, model.EventProcedure}
 
 func hostProblem(h string) string {
 	switch {

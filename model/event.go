@@ -40,9 +40,12 @@ const (
 	EventIdentityChanged = "identity-changed"
 	// EventConflict: another host announces a paired server's id without
 	// its pinned key; the console keeps watching the server it paired.
-	EventConflict  = "conflict"
-	EventAction    = "action"
-	EventProcedure = "procedure"
+	EventConflict = "conflict"
+	// EventConsoleStore: the console's own store stopped taking writes
+	// (to "failing"), or takes them again (to "ok").
+	EventConsoleStore = "console-store"
+	EventAction       = "action"
+	EventProcedure    = "procedure"
 )
 
 // Event is something that happened to a server or a system, as the console

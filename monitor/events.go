@@ -40,15 +40,25 @@ func (m *Monitor) storeEvents(ctx context.Context) {
 		m.evQueue = nil
 		m.mu.Unlock()
 		for _, e := range batch {
-			record := m.Record
-			if record == nil {
-				record = m.store.AddEvent
+			m.mu.Lock()
+			behind := len(m.writes.events) > 0
+			if behind {
+				// Events the store did not take wait for the writer: this
+				// one goes after them, in order.
+				m.unwrittenEventLocked(e, m.writes.failing)
 			}
-			stored, err := record(context.WithoutCancel(ctx), e)
-			if err != nil {
-				// The event is not lost to whoever is watching now.
-				m.log.Error("event not stored", "kind", e.Kind, "server", e.Server, "err", err)
-				stored = e
+			m.mu.Unlock()
+			stored := e
+			if !behind {
+				var err error
+				if stored, err = m.record(context.WithoutCancel(ctx), e); err != nil {
+					// Shown now, stored once the store takes it.
+					m.log.Error("event not stored yet", "kind", e.Kind, "server", e.Server, "err", err)
+					stored = e
+					m.mu.Lock()
+					m.unwrittenEventLocked(e, err)
+					m.mu.Unlock()
+				}
 			}
 			m.publishEvent(stored)
 		}

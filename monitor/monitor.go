@@ -100,6 +100,7 @@ type Monitor struct {
 	verdicts fanout[model.SystemVerdict]
 	changed  changes
 	lag      lagMeter
+	writes   writer // guarded by mu
 }
 
 // note is what the monitor says of a server beside what the store keeps:
@@ -144,6 +145,7 @@ func New(db Store, cert tls.Certificate, log *slog.Logger) *Monitor {
 		servers: map[string]*tracked{},
 		views:   fanout[model.ServerView]{missed: "some updates of servers"},
 		pending: make(chan discovery.Sighting, 256),
+		writes:  writer{wake: make(chan struct{}, 1)},
 		started: make(chan struct{}),
 		seen:    map[string]model.Seen{},
 		evWake:  make(chan struct{}, 1),
@@ -179,13 +181,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer func() {
 		m.wg.Wait()
 		// Every watcher has stopped: what they saw last is stored now.
+		m.writeQueued(context.WithoutCancel(ctx))
 		m.writeSeen(context.WithoutCancel(ctx))
 	}()
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); m.lag.run(ctx) }()
 	go func() { defer m.wg.Done(); m.storeEvents(ctx) }()
+	go func() { defer m.wg.Done(); m.storeWrites(ctx) }()
 	go func() { defer m.wg.Done(); m.tick(ctx) }()
-	go func() { defer m.wg.Done(); m.storeSeen(ctx) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -368,7 +371,11 @@ func (m *Monitor) Add(ctx context.Context, address, pin string) (model.ServerVie
 	if err := actions.MatchFingerprint(pin, st.Fingerprint); err != nil {
 		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
 	}
-	m.apply(ctx, statusObservation(st, address), note{})
+	// Pairing is an operator's act: it is stored before it is done, and a
+	// store that cannot take it fails it.
+	if _, _, err := m.store.Observe(context.WithoutCancel(ctx), statusObservation(st, address)); err != nil {
+		return model.ServerView{}, fmt.Errorf("add server at %s: %w", address, err)
+	}
 	v, err := m.store.SetPaired(context.WithoutCancel(ctx), st.AgentID, pin)
 	if err != nil {
 		return model.ServerView{}, err
@@ -780,21 +787,6 @@ func (m *Monitor) writeBehind(o model.Observation, n note) bool {
 	return true
 }
 
-// storeSeen writes the sightings written behind once every seenInterval
-// until ctx ends; Run writes the last of them.
-func (m *Monitor) storeSeen(ctx context.Context) {
-	t := time.NewTicker(seenInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.writeSeen(ctx)
-		}
-	}
-}
-
 // writeSeen stores the sightings gathered since it last ran, in one
 // transaction; if that fails they wait for the next round.
 func (m *Monitor) writeSeen(ctx context.Context) {
@@ -847,21 +839,32 @@ func setIf(dst *string, v string) {
 // apply records an observation and tells subscribers if what an operator
 // sees of the server changed.
 func (m *Monitor) apply(ctx context.Context, o model.Observation, n note) model.ServerView {
-	v, _, err := m.store.Observe(context.WithoutCancel(ctx), o)
-	if err != nil {
-		m.log.Error("store", "err", err)
-		return model.ServerView{}
+	if o.Time.IsZero() {
+		o.Time = time.Now()
 	}
-	m.publish(v, n)
-	return v
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	base := model.NewServerView(o.AgentID)
+	if t := m.servers[o.AgentID]; t != nil && t.view.ID != "" {
+		base = t.view
+	}
+	v, _ := base.Observe(o)
+	m.queueLocked(o)
+	return m.publishNoteLocked(v, n)
 }
 
 // publish replaces the in-memory view of a server with v and what the
 // monitor notes of it.
 func (m *Monitor) publish(v model.ServerView, n note) {
-	v.Detail, v.Error, v.SeenBy, v.AwaitingWord = n.detail, n.err, n.seenBy, n.awaiting
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.publishNoteLocked(v, n)
+}
+
+// publishNoteLocked is publish with m.mu held; it returns the view as
+// published.
+func (m *Monitor) publishNoteLocked(v model.ServerView, n note) model.ServerView {
+	v.Detail, v.Error, v.SeenBy, v.AwaitingWord = n.detail, n.err, n.seenBy, n.awaiting
 	v = m.unstoredLocked(v)
 	v.Expired = m.expiredLocked(v, time.Now())
 	t := m.servers[v.ID]
@@ -871,6 +874,7 @@ func (m *Monitor) publish(v model.ServerView, n note) {
 	}
 	v.Conflict = t.view.Conflict
 	m.publishLocked(t, v)
+	return v
 }
 
 // publishLocked tells subscribers if what an operator sees of the server

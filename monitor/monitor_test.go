@@ -83,6 +83,7 @@ func TestSightingsAreWrittenBehind(t *testing.T) {
 	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
 	m.Expiry = 1000 * time.Hour // the test's clock is in the past; its server is only announced, not paired
 	m.apply(ctx, asStatus(t0, "Master AccountServer"), note{})
+	m.writeQueued(ctx) // what the writer does, without Run
 	updates, cancel := m.Subscribe()
 	defer cancel()
 	written := st.observes.Load()
@@ -169,6 +170,7 @@ func TestAChangeKeepsTheSightingNotYetStored(t *testing.T) {
 		}
 	}
 	check("shown", m.Snapshot()[0])
+	m.writeQueued(ctx) // what the writer does, without Run: the change, then the sightings
 	m.writeSeen(ctx)
 	check("stored", stored(t, st, "as1"))
 }
@@ -213,7 +215,7 @@ func TestMonitorStoresWhatItShowedLast(t *testing.T) {
 			up[v.ID] = v.Health == model.HealthUp
 			if counting {
 				moves[v.ID]++
-			} else if len(up) == 2 && up[f.Agents()[0].ID] && up[f.Agents()[1].ID] {
+			} else if len(up) == 2 && up[f.Agents()[0].ID] && up[f.Agents()[1].ID] && m.writesDone() {
 				counting, written = true, st.observes.Load()
 			}
 		case <-deadline:
@@ -303,6 +305,7 @@ func TestServersOnlyAnnouncedExpire(t *testing.T) {
 	now := time.Now()
 	m.apply(ctx, model.Observation{AgentID: "x", Name: "stranger", System: "k2-san", Role: model.RolePrimary, Time: now.Add(-30 * time.Second)}, note{})
 	m.apply(ctx, model.Observation{AgentID: "p", Name: "ours", System: "k2-san", Role: model.RolePrimary, Time: now.Add(-time.Hour)}, note{})
+	m.writeQueued(ctx) // what the writer does, without Run
 	if _, err := st.SetPaired(ctx, "p", "fp"); err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,11 @@ func eventHeadline(e model.Event) string {
 		return who + ": IDENTITY CHANGED"
 	case model.EventConflict:
 		return "another host claims to be " + who
+	case model.EventConsoleStore:
+		if e.To == "ok" {
+			return "the console's store works again"
+		}
+		return "CONSOLE STORE FAILING: shown, not yet stored"
 	case model.EventLag:
 		return "lag on " + who
 	case model.EventService:

@@ -1,0 +1,191 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite" // the driver under the store, for a second process's lock
+
+	"github.com/vigilops/vigil/internal/standin"
+	"github.com/vigilops/vigil/model"
+)
+
+// holdLockEnv makes the test binary a second process that holds the write
+// lock of the SQLite file it names until its stdin ends
+// (TestHoldStoreLockProcess).
+const holdLockEnv = "VIGIL_TEST_HOLD_STORE_LOCK"
+
+// TestHoldStoreLockProcess is not a test: holdStoreLock runs the test
+// binary as this function.
+func TestHoldStoreLockProcess(t *testing.T) {
+	path := os.Getenv(holdLockEnv)
+	if path == "" {
+		t.Skip("the lock holder of TestALockedStoreHidesNothing; runs only when it starts it")
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("locked")
+	io.Copy(io.Discard, os.Stdin)
+	conn.ExecContext(ctx, "ROLLBACK")
+}
+
+// holdStoreLock starts a second process that takes the write lock of the
+// store at path and holds it until release is called.
+func holdStoreLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldStoreLockProcess$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), holdLockEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			stdin.Close()
+			cmd.Wait()
+		}
+	}
+	t.Cleanup(release)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if sc.Text() == "locked" {
+			go io.Copy(io.Discard, out)
+			return release
+		}
+	}
+	t.Fatalf("the lock holder ended before it took the lock: %v", sc.Err())
+	return nil
+}
+
+// A second process holds the console store's write lock for longer than
+// its busy timeout, and meanwhile both servers of a system go down. The
+// monitor shows them down before the lock is released, raises the
+// console-store alarm and shows the events; once the lock is gone it
+// stores the health and the events it kept, and says the store is back.
+func TestALockedStoreHidesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the store's busy timeout")
+	}
+	f, err := standin.Start(standin.Options{Agents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st := pairedWith(t, f)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	updates, stopUpdates := m.Subscribe()
+	defer stopUpdates()
+	events, stopEvents := m.SubscribeEvents()
+	defer stopEvents()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	health := map[string]model.Health{}
+	awaitHealth := func(want model.Health) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for health[f.Agents()[0].ID] != want || health[f.Agents()[1].ID] != want {
+			select {
+			case v := <-updates:
+				health[v.ID] = v.Health
+			case <-deadline:
+				t.Fatalf("servers %v, want both %s", health, want)
+			}
+		}
+	}
+	awaitHealth(model.HealthUp)
+	pollUntil(t, time.Minute, "the writer idle", m.writesDone)
+
+	release := holdStoreLock(t, st.Path())
+	f.Close()
+	awaitHealth(model.HealthDown)
+
+	// The events come once the store has refused them (after its busy
+	// timeout), and still with the lock held.
+	kinds := map[string]int{}
+	deadline := time.After(time.Minute)
+	for kinds[model.EventDown] < 2 || kinds[model.EventConsoleStore] < 1 {
+		select {
+		case e := <-events:
+			kinds[e.Kind]++
+			if e.Kind == model.EventConsoleStore && (e.Severity != model.SeverityCritical || !strings.Contains(e.Detail, "console store failing")) {
+				t.Errorf("console-store event %+v, want the critical alarm", e)
+			}
+		case <-deadline:
+			t.Fatalf("with the store locked the monitor showed events %v; want both downs and the console-store alarm", kinds)
+		}
+	}
+	if err, _ := m.StoreFailing(); err == nil {
+		t.Error("StoreFailing says the store works while it is locked")
+	}
+
+	release()
+	for back := false; !back; {
+		select {
+		case e := <-events:
+			back = e.Kind == model.EventConsoleStore && e.To == "ok"
+		case <-time.After(time.Minute):
+			t.Fatal("the store was released, and the monitor did not say it is back")
+		}
+	}
+	for _, a := range f.Agents() {
+		v, err := st.Server(context.Background(), a.ID)
+		if err != nil || v.Health != model.HealthDown {
+			t.Errorf("stored %s: %+v, %v; want it down", a.Name, v, err)
+		}
+	}
+	stored, err := st.Events(context.Background(), model.EventFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range stored {
+		count[e.Kind]++
+	}
+	if count[model.EventDown] < 2 || count[model.EventConsoleStore] < 2 {
+		t.Errorf("stored events %v; want both downs and the console-store alarm and its end", count)
+	}
+}
+
+// pollUntil asks ok every 20 ms until it holds, and fails t after timeout.
+func pollUntil(t *testing.T, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+	}
+}
