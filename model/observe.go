@@ -1,7 +1,7 @@
 package model
 
 // Observe returns v as o leaves it, and whether o changed its role or
-// health. Each field o gives replaces v's (o leaves empty what it does not
+// health; LastChange is when its role or a known health last changed. Each field o gives replaces v's (o leaves empty what it does not
 // know); a server not yet paired takes the key it announces, a paired one
 // keeps the one pinned; a server that is not reported gone is seen at o's
 // time. The store records a server this way, and the monitor shows it this
@@ -22,14 +22,17 @@ func (v ServerView) Observe(o Observation) (ServerView, bool) {
 		set(&v.Fingerprint, o.Fingerprint)
 	}
 	set(&v.VendorRole, o.VendorRole)
-	changed := false
+	changed, known := false, false
 	if o.Role != "" && o.Role != v.Role {
-		v.Role, changed = o.Role, true
+		v.Role, changed, known = o.Role, true, true
 	}
 	if o.Health != "" && o.Health != v.Health {
+		// A health that was not known (a console that just started has
+		// not heard the server yet) changes nothing that happened to it.
+		known = known || v.Health != HealthUnknown
 		v.Health, changed = o.Health, true
 	}
-	if changed || v.LastChange.IsZero() {
+	if known || v.LastChange.IsZero() {
 		v.LastChange = o.Time
 	}
 	// A reachable server is seen now; a report that it went away is not a

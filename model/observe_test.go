@@ -24,4 +24,11 @@ func TestObserve(t *testing.T) {
 	if !changed || v3.Health != HealthDown || !v3.LastChange.Equal(t0.Add(2*time.Second)) || !v3.LastSeen.Equal(t0.Add(time.Second)) {
 		t.Errorf("down: %+v, changed %v", v3, changed)
 	}
+	// A console that starts knows a stored server's health as unknown;
+	// hearing it up is no change that happened to the server.
+	v3.Health = HealthUnknown
+	v4, changed := v3.Observe(Observation{AgentID: "ag-1", Health: HealthUp, Time: t0.Add(time.Hour)})
+	if !changed || v4.Health != HealthUp || !v4.LastChange.Equal(v3.LastChange) {
+		t.Errorf("up after the console started: %+v, changed %v; want the last change kept at %v", v4, changed, v3.LastChange)
+	}
 }
