@@ -58,6 +58,9 @@ const usage = `usage: vigil [COMMAND] [flags]
   vigil alert test|show [--data DIR]      send a test email now; print the settings and the outbox
   vigil procedure list|run|resume|abort|report|history ...
                                           run a vendor procedure headless (see vigil procedure help)
+  vigil store check|backup|restore|reset [--data DIR]
+                                          check the console store, back it up, or start again from
+                                          a backup or from empty (see vigil store help)
   vigil agent COMMAND ...                 run the host agent (see vigil agent help)
   vigil sim SERVICE --state DIR [--speed N]
                                           run one simulated vendor service (as a fleet's agents do)
@@ -94,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return alertCmd(args, stdout, stderr)
 	case "procedure":
 		return procedureCmd(args, stdout, stderr)
+	case "store":
+		return storeCmd(args, os.Stdin, stdout, stderr)
 	case "agent":
 		return agent.Main(args, stdout, stderr)
 	case "sim":
@@ -315,6 +320,12 @@ func (c *core) pruneEvents(ctx context.Context, keep time.Duration) {
 			c.log.Warn("old alerts not pruned", "err", err)
 		case n > 0:
 			c.log.Info("pruned old alert emails", "count", n, "older than", keep)
+		}
+		// A console that runs for weeks keeps a backup a day.
+		if took, err := c.store.BackupIfDue(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("daily backup of the console store failed", "err", err)
+		} else if took {
+			c.log.Info("backed up the console store")
 		}
 		select {
 		case <-ctx.Done():

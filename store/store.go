@@ -357,6 +357,10 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, DatabaseFile)
+	existed := false
+	if info, err := os.Stat(path); err == nil && info.Size() > 0 {
+		existed = true
+	}
 	common := func() url.Values {
 		q := url.Values{}
 		q.Add("_pragma", "foreign_keys(1)")
@@ -373,12 +377,47 @@ func Open(dir string) (*Store, error) {
 	wq.Set("_txlock", "immediate")
 	db, err := openPool(path, wq, 1)
 	if err != nil {
+		if damage(err) {
+			why := err
+			if inner := errors.Unwrap(err); inner != nil {
+				why = inner
+			}
+			return nil, &DamagedError{Path: path, Why: why.Error()}
+		}
 		return nil, err
 	}
 	s := &Store{db: db, path: path}
+	if err := s.quickCheck(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if existed {
+		// A copy before the tables change, and a copy a day.
+		var version int
+		if err := db.Raw("PRAGMA user_version").Scan(&version).Error; err != nil {
+			s.Close()
+			return nil, fmt.Errorf("read the schema version of %s: %w", path, err)
+		}
+		if version < schemaVersion {
+			if _, err := s.Backup(context.Background(), fmt.Sprintf("before-migration-to-v%d", schemaVersion)); err != nil {
+				s.Close()
+				return nil, err
+			}
+		} else if _, err := s.BackupIfDue(context.Background()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if err := db.AutoMigrate(&Site{}, &System{}, &Server{}, &model.ActionRecord{}, &model.AuditRecord{}, &model.Event{}, &AlertSettingsRecord{}, &model.OutboxMessage{}, &model.OutboxEvent{}, &model.ProcedureRun{}, &model.ProcedureStepRecord{}, &model.ProcedureAction{}, &model.ProcedureDeviation{}); err != nil {
 		s.Close()
+		if damage(err) {
+			return nil, &DamagedError{Path: path, Why: err.Error()}
+		}
 		return nil, fmt.Errorf("prepare store %s: %w", path, err)
+	}
+	if err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)).Error; err != nil {
+		s.Close()
+		return nil, fmt.Errorf("record the schema version of %s: %w", path, err)
 	}
 	// Readers are opened once the writer has made the file and its
 	// tables; query_only makes a write sent to them by mistake fail
