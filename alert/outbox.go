@@ -79,6 +79,7 @@ type Outbox struct {
 
 	mu       sync.Mutex
 	unmarked map[uint]delivery // accepted by the server, not yet recorded
+	unstored map[string]bool   // events alerted from memory, not yet stored (eventKey)
 }
 
 // New returns an outbox on store that reads its settings from src. Run
@@ -102,6 +103,7 @@ func New(db Store, src Source, log *slog.Logger) *Outbox {
 		client:      newClient(),
 		idle:        30 * time.Second,
 		unmarked:    map[uint]delivery{},
+		unstored:    map[string]bool{},
 	}
 }
 
@@ -130,13 +132,25 @@ func (o *Outbox) Record(ctx context.Context, e model.Event, c Context) (model.Ev
 		rcpt = s.recipients(e)
 	}
 	now := o.now()
+	already := o.alertedUnstored(e)
+	queue := rcpt
+	if already {
+		queue = nil // alerted from memory while the store refused it
+	}
 	stored, queued, err := o.store.EnqueueAlert(ctx, model.AlertRequest{
-		Event: e, Summary: c.Summary, Procedure: c.Procedure, Recipients: strings.Join(rcpt, ","),
+		Event: e, Summary: c.Summary, Procedure: c.Procedure, Recipients: strings.Join(queue, ","),
 		Now: now, Window: s.Window(), Settle: FirstAlertSettle, JoinHeld: s.Quiet.active(now.In(o.loc)),
 		NewMessageID: func() string { return newMessageID(s.From) },
 	})
 	if err != nil {
+		if !already && len(rcpt) > 0 && (e.Severity == model.SeverityCritical || !s.Quiet.active(now.In(o.loc))) {
+			// The store cannot queue it: send it now, from memory.
+			o.sendUnstored(s, rcpt, e, c)
+		}
 		return e, err
+	}
+	if already {
+		o.storedUnstored(e)
 	}
 	if queued {
 		o.log.Info("alert queued", "event", stored.ID, "kind", stored.Kind, "server", stored.Server,
