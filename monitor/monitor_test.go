@@ -44,8 +44,15 @@ func newCountedStore(t *testing.T) *countedStore {
 // pairedWith is a store that knows every stand-in of f as paired.
 func pairedWith(t *testing.T, f *standin.Fleet) *countedStore {
 	t.Helper()
-	ctx := context.Background()
 	st := newCountedStore(t)
+	pairInto(t, st, f)
+	return st
+}
+
+// pairInto records every stand-in of f in st as paired.
+func pairInto(t *testing.T, st Store, f *standin.Fleet) {
+	t.Helper()
+	ctx := context.Background()
 	for _, a := range f.Agents() {
 		role, _ := model.ParseRole(a.Role)
 		if _, _, err := st.Observe(ctx, model.Observation{AgentID: a.ID, Name: a.Name, System: a.System, Profile: a.Profile,
@@ -56,7 +63,6 @@ func pairedWith(t *testing.T, f *standin.Fleet) *countedStore {
 			t.Fatal(err)
 		}
 	}
-	return st
 }
 
 func stored(t *testing.T, st *countedStore, id string) model.ServerView {

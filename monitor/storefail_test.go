@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vigilops/vigil/internal/standin"
 	"github.com/vigilops/vigil/model"
+	"github.com/vigilops/vigil/store"
 )
 
 // holdLockEnv makes the test binary a second process that holds the write
@@ -186,6 +188,108 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, ok func() bool)
 	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %v: %s", timeout, what)
+		}
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at a new directory and returns
+// it; it is unmounted when the test ends. It needs root.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small file system")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// The store's disk fills (a tmpfs of 4 MB) and then both servers go down:
+// the monitor shows them down, raises the console-store alarm, and stores
+// what it kept once the disk has room again.
+func TestAFullDiskHidesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a file system")
+	}
+	fsDir := mountTmpfs(t, 4<<20)
+	st, err := store.Open(fsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, err := standin.Start(standin.Options{Agents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pairInto(t, st, f)
+	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
+	updates, stopUpdates := m.Subscribe()
+	defer stopUpdates()
+	events, stopEvents := m.SubscribeEvents()
+	defer stopEvents()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	health := map[string]model.Health{}
+	awaitHealth := func(want model.Health) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for health[f.Agents()[0].ID] != want || health[f.Agents()[1].ID] != want {
+			select {
+			case v := <-updates:
+				health[v.ID] = v.Health
+			case <-deadline:
+				t.Fatalf("servers %v, want both %s", health, want)
+			}
+		}
+	}
+	awaitStore := func(to string) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == model.EventConsoleStore && e.To == to {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no console-store event to %q within a minute", to)
+			}
+		}
+	}
+	awaitHealth(model.HealthUp)
+	pollUntil(t, time.Minute, "the writer idle", m.writesDone)
+
+	// Fill the disk.
+	filler := filepath.Join(fsDir, "filler")
+	fill, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := fill.Write(chunk); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	f.Close()
+	awaitHealth(model.HealthDown)
+	awaitStore("failing")
+	if err, _ := m.StoreFailing(); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Errorf("StoreFailing = %v, want the disk full", err)
+	}
+	os.Remove(filler)
+	awaitStore("ok")
+	for _, a := range f.Agents() {
+		if v, err := st.Server(context.Background(), a.ID); err != nil || v.Health != model.HealthDown {
+			t.Errorf("stored %s after the disk had room again: %+v, %v", a.Name, v, err)
 		}
 	}
 }
