@@ -197,3 +197,15 @@ func DecodeRequest(r io.Reader) (Request, error) {
 	}
 	return req, req.Validate()
 }
+
+// EpochAfter is the epoch of a request sent at now to an agent whose
+// status said seen: the console's clock in milliseconds, or one more than
+// seen when that is higher. Epochs order consoles: an agent refuses a
+// request whose epoch is lower than the highest it accepted, what a
+// console left behind by a newer one sends. A console only exceeds what
+// it has seen, so one whose clock runs a day ahead does not lock the
+// others out until real time catches up: they read its epoch in the
+// agent's status and go one past it.
+func EpochAfter(now time.Time, seen uint64) uint64 {
+	return max(uint64(now.UnixMilli()), seen+1)
+}

@@ -34,6 +34,10 @@ type Status struct {
 	// AuditSeq is the id of the agent's newest audit entry: a console that
 	// has mirrored less fetches GET /v1/audit?since=ITS_LAST.
 	AuditSeq uint64 `json:"audit_seq,omitempty"`
+	// Epoch is the highest epoch a console has acted with here: a
+	// console's next request carries more (console.EpochAfter), so that
+	// fencing holds whatever the consoles' clocks say.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Peers is what this agent sees of the other servers of its system, by
 	// name: a console that cannot reach a server asks its peers.
 	Peers map[string]PeerLink `json:"peers,omitempty"`

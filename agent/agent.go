@@ -108,8 +108,12 @@ func New(cfg *Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.pairing = NewPairing(cfg.StateDir, nil)
 	a.pairing.Log = a.log
-	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint, audited: a.audited}
+	a.api = &actionAPI{log: oplog, executors: execs, now: time.Now, console: ClientFingerprint, audited: a.audited, epoch: a.epochSeen}
 	if a.status.AuditSeq, err = oplog.LastAuditID(context.Background()); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.status.Epoch, err = oplog.HighestEpoch(); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -429,6 +433,16 @@ func (a *Agent) audited(id uint64) {
 	defer a.mu.Unlock()
 	if id > a.status.AuditSeq {
 		a.status.AuditSeq = id
+		a.bumpLocked()
+	}
+}
+
+// epochSeen publishes the highest epoch accepted in the status.
+func (a *Agent) epochSeen(e uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e > a.status.Epoch {
+		a.status.Epoch = e
 		a.bumpLocked()
 	}
 }

@@ -27,6 +27,9 @@ type actionAPI struct {
 	// audited is told the id of every new audit entry, so consoles learn
 	// there is something to mirror.
 	audited func(id uint64)
+	// epoch is told the epoch of every request accepted, so consoles
+	// learn the one to exceed.
+	epoch func(uint64)
 
 	// mutating actions run one at a time: two consoles must not interleave
 	// the steps of a failover on one host.
@@ -57,6 +60,9 @@ func (api *actionAPI) handlePost(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, apiError{err.Error()})
 		return
+	}
+	if fresh && api.epoch != nil {
+		api.epoch(req.Epoch)
 	}
 	if !fresh {
 		// A retry: the request was received before; never act twice.

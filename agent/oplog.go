@@ -159,6 +159,11 @@ func (l *OpLog) Begin(req *actions.Request, console string, now time.Time) (acti
 	return res, fresh, err
 }
 
+// HighestEpoch is the highest epoch a request was accepted with.
+func (l *OpLog) HighestEpoch() (uint64, error) {
+	return highestEpoch(l.db)
+}
+
 func highestEpoch(tx *gorm.DB) (uint64, error) {
 	var m meta
 	res := tx.Where("key = ?", "epoch").Limit(1).Find(&m)

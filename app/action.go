@@ -126,7 +126,7 @@ func actionCmd(args []string, stdout, stderr io.Writer) int {
 // runAction sends the parsed action and reports its outcome.
 func runAction(a actionArgs, stdout, stderr io.Writer) int {
 	req := actions.Request{RequestID: a.requestID, Action: a.action, Params: a.params, DryRun: a.dryRun,
-		Operator: a.operator, Epoch: console.Epoch()}
+		Operator: a.operator}
 	if req.RequestID == "" {
 		req.RequestID = actions.NewRequestID()
 	}
@@ -161,6 +161,18 @@ func runAction(a actionArgs, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil action:", err)
 		return exitFailed
 	}
+
+	// The epoch goes one past the highest the agent has accepted, when
+	// that is ahead of this machine's clock (actions.EpochAfter).
+	var seen uint64
+	sctx, cancel := context.WithTimeout(ctx, min(a.timeout, 5*time.Second))
+	client := actions.NewClient(srv.Address, srv.Fingerprint, cert)
+	if st, err := client.Status(sctx); err == nil {
+		seen = st.Epoch
+	}
+	client.Close()
+	cancel()
+	req.Epoch = actions.EpochAfter(time.Now(), seen)
 
 	sender := &console.Sender{Store: db, Cert: cert}
 	timeout := a.timeout

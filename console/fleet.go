@@ -91,6 +91,7 @@ func withStatus(s *procedure.Server, st actions.Status) {
 	s.Role, s.VendorRole, s.RoleError = role, st.VendorRole, st.RoleError
 	s.Health, s.Detail = model.HealthUp, ""
 	s.Services, s.Facts, s.FactErrors, s.Declared = st.Services, st.Facts, st.FactErrors, st.Declared
+	s.Epoch = st.Epoch
 }
 
 // fromMonitor reads the system's servers as the monitor holds them. A

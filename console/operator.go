@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"sync"
+	"time"
 
 	"github.com/vigilops/vigil/actions"
 )
@@ -68,7 +69,13 @@ func (o *Operator) Act(ctx context.Context, serverID string, req actions.Request
 		req.RequestID = actions.NewRequestID()
 	}
 	if req.Epoch == 0 {
-		req.Epoch = Epoch()
+		var seen uint64
+		if o.Live != nil {
+			if st, ok := o.Live.Status(srv.ID); ok {
+				seen = st.Epoch
+			}
+		}
+		req.Epoch = actions.EpochAfter(time.Now(), seen)
 	}
 	if req.Operator == "" {
 		req.Operator = o.Name

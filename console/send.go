@@ -19,10 +19,6 @@ type Sender struct {
 	Cert  tls.Certificate // the console's identity, pinned by paired agents
 }
 
-// Epoch orders consoles: a console that acts later has a higher epoch, so
-// an agent refuses what a console left behind by a newer one sends.
-func Epoch() uint64 { return uint64(time.Now().UnixMilli()) }
-
 // Send sends req to srv's agent when srv.Refusal lets it, recording the
 // request and its outcome. resend says the request id may already be
 // recorded, by an earlier try: the agent answers a request id it knows

@@ -57,7 +57,7 @@ func (r *runner) action(ctx context.Context, st Step) result {
 			}
 			params[k] = x
 		}
-		req := actions.Request{RequestID: actions.NewRequestID(), Epoch: uint64(r.now().UnixMilli()), Action: st.Action,
+		req := actions.Request{RequestID: actions.NewRequestID(), Epoch: actions.EpochAfter(r.now(), srv.Epoch), Action: st.Action,
 			Params: params, DryRun: dry, Operator: r.run.Operator}
 		fresh = append(fresh, len(jobs))
 		jobs = append(jobs, job{srv: srv, req: req})

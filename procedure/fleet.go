@@ -29,6 +29,7 @@ type Server struct {
 	Facts           map[string]string
 	FactErrors      map[string]string
 	Declared        *actions.Declared
+	Epoch           uint64 // the highest its agent accepted (actions.Status.Epoch)
 }
 
 func (s Server) healthText() string {
