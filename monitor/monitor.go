@@ -136,6 +136,9 @@ type tracked struct {
 	unproven   string
 	unprovenAt time.Time
 	conflictAt time.Time // when another host last claimed its id
+	// skew is how far ahead of the console's clock the agent's stamps its
+	// status (its clock's offset, plus the line's way here).
+	skew time.Duration
 }
 
 // New returns a monitor over db that presents cert to agents.
@@ -690,6 +693,9 @@ func (m *Monitor) keepStatus(id string, st actions.Status) liveState {
 	defer m.mu.Unlock()
 	if t := m.servers[id]; t != nil {
 		t.status = &st
+		if !st.Time.IsZero() {
+			t.skew = st.Time.Sub(time.Now())
+		}
 		t.live, t.liveOver = live.note, live.health == model.HealthDegraded
 		m.changed.wake(t.view.System)
 		if m.det != nil {

@@ -96,8 +96,12 @@ func (m *Monitor) peersWordLocked(lost *tracked, now time.Time) (model.Health, s
 		if !p.view.Live() || !p.lostAt.IsZero() {
 			continue
 		}
+		// The peer's times are by its clock: laid on the console's by
+		// how far ahead its last status was stamped, so that a peer
+		// whose clock is behind still confirms a loss.
+		linkSince := link.Since.Add(-p.skew)
 		switch {
-		case link.State == "down" && !link.Since.Before(since.Add(-PeerWord)):
+		case link.State == "down" && !linkSince.Before(since.Add(-PeerWord)):
 			gone = append(gone, fmt.Sprintf("%s (%s)", p.view.Name, link.Error))
 		case link.State == "up" && link.Failing > 0:
 			// Its checks of the server have begun to fail: its word is
