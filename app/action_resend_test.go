@@ -22,20 +22,10 @@ import (
 func TestActionAsksBeforeResendingAfterATimeout(t *testing.T) {
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs.txt")
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(`name: slowpoke
-system: s
-profile: redstor
-listen: 127.0.0.1:0
-state_dir: state
-advertise: false
-permissions: [read, act]
-role_file: role
-commands:
-  - name: slow-backup
+	cfgPath := commandAgent(dir, "slowpoke", `  - name: slow-backup
     argv: [sh, -c, "echo run >> `+runs+`; sleep 2"]
     timeout: 1m
-`), 0o644)
+`)
 	data := t.TempDir()
 	c, _, _ := testConsole(t, data)
 	startPairedAgent(t, c, cfgPath)
@@ -84,6 +74,29 @@ commands:
 		t.Errorf("console's record of the action: %+v, want one, done, %s", recs, id)
 	}
 }
+
+// commandAgent writes, in dir, the config of an agent named name, of a
+// Redstor system "s" on loopback, not advertised, that the console may act
+// on through the commands given (YAML list items), and returns its path.
+func commandAgent(dir, name, commands string) string {
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfgPath, []byte("name: "+name+`
+system: s
+profile: redstor
+listen: 127.0.0.1:0
+state_dir: state
+advertise: false
+permissions: [read, act]
+role_file: role
+commands:
+`+commands), 0o644)
+	return cfgPath
+}
+
+// integrityCheck declares one command that does nothing and succeeds.
+const integrityCheck = `  - name: integrity-check
+    argv: [/bin/true]
+`
 
 // startPairedAgent runs `vigil agent run --config cfgPath` (its state_dir
 // must be "state" beside the config), waits until it listens, and pairs

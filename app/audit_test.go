@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,19 +15,7 @@ import (
 func TestAgentAuditIsMirroredIntoTheConsoleStore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(`name: audited
-system: s
-profile: redstor
-listen: 127.0.0.1:0
-state_dir: state
-advertise: false
-permissions: [read, act]
-role_file: role
-commands:
-  - name: integrity-check
-    argv: [/bin/true]
-`), 0o644)
+	cfgPath := commandAgent(dir, "audited", integrityCheck)
 	data := t.TempDir()
 	c, _, _ := testConsole(t, data)
 	startPairedAgent(t, c, cfgPath)

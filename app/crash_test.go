@@ -23,22 +23,12 @@ func TestAgentKilledMidActionReportsIndeterminate(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs.txt")
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(`name: crashy
-system: s
-profile: redstor
-listen: 127.0.0.1:0
-state_dir: state
-advertise: false
-permissions: [read, act]
-role_file: role
-commands:
-  - name: slow-backup
+	cfgPath := commandAgent(dir, "crashy", `  - name: slow-backup
     argv: [sh, -c, "echo run >> `+runs+`; sleep 30"]
     timeout: 1m
   - name: mark
     argv: [sh, -c, "echo mark >> `+runs+`"]
-`), 0o644)
+`)
 	state := filepath.Join(dir, "state")
 	cert, fp, err := actions.LoadConsoleIdentity(filepath.Join(dir, "console"))
 	if err != nil {

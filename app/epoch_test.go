@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,19 +20,7 @@ import (
 func TestAFastClockLocksNobodyOut(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(`name: epoch-test
-system: s
-profile: redstor
-listen: 127.0.0.1:0
-state_dir: state
-advertise: false
-permissions: [read, act]
-role_file: role
-commands:
-  - name: integrity-check
-    argv: [/bin/true]
-`), 0o644)
+	cfgPath := commandAgent(dir, "epoch-test", integrityCheck)
 	c, _, _ := testConsole(t, t.TempDir())
 	addr, _ := startPairedAgent(t, c, cfgPath)
 	srv, err := c.store.FindServer(context.Background(), "epoch-test")

@@ -90,6 +90,52 @@ func holdStoreLock(t *testing.T, path string) (release func()) {
 	return nil
 }
 
+// storeRig is a running monitor over two stand-ins paired in a store,
+// both up and everything written.
+type storeRig struct {
+	m       *Monitor
+	f       *standin.Fleet
+	updates <-chan model.ServerView
+	events  <-chan model.Event
+	health  map[string]model.Health
+	t       *testing.T
+}
+
+func startStoreRig(t *testing.T, st *store.Store) *storeRig {
+	t.Helper()
+	f, err := standin.Start(standin.Options{Agents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	pairInto(t, st, f)
+	r := &storeRig{m: New(st, tls.Certificate{}, slog.New(slog.DiscardHandler)), f: f, health: map[string]model.Health{}, t: t}
+	var stopUpdates, stopEvents func()
+	r.updates, stopUpdates = r.m.Subscribe()
+	r.events, stopEvents = r.m.SubscribeEvents()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.m.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done; stopUpdates(); stopEvents() })
+	r.awaitHealth(model.HealthUp)
+	pollUntil(t, time.Minute, "the writer idle", r.m.writesDone)
+	return r
+}
+
+// awaitHealth waits until both stand-ins are published with health want.
+func (r *storeRig) awaitHealth(want model.Health) {
+	r.t.Helper()
+	deadline := time.After(time.Minute)
+	for r.health[r.f.Agents()[0].ID] != want || r.health[r.f.Agents()[1].ID] != want {
+		select {
+		case v := <-r.updates:
+			r.health[v.ID] = v.Health
+		case <-deadline:
+			r.t.Fatalf("servers %v, want both %s", r.health, want)
+		}
+	}
+}
+
 // A second process holds the console store's write lock for longer than
 // its busy timeout, and meanwhile both servers of a system go down. The
 // monitor shows them down before the lock is released, raises the
@@ -99,41 +145,12 @@ func TestALockedStoreHidesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out the store's busy timeout")
 	}
-	f, err := standin.Start(standin.Options{Agents: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st := pairedWith(t, f)
-	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
-	updates, stopUpdates := m.Subscribe()
-	defer stopUpdates()
-	events, stopEvents := m.SubscribeEvents()
-	defer stopEvents()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { stop(); <-done }()
-
-	health := map[string]model.Health{}
-	awaitHealth := func(want model.Health) {
-		t.Helper()
-		deadline := time.After(time.Minute)
-		for health[f.Agents()[0].ID] != want || health[f.Agents()[1].ID] != want {
-			select {
-			case v := <-updates:
-				health[v.ID] = v.Health
-			case <-deadline:
-				t.Fatalf("servers %v, want both %s", health, want)
-			}
-		}
-	}
-	awaitHealth(model.HealthUp)
-	pollUntil(t, time.Minute, "the writer idle", m.writesDone)
-
+	st := newCountedStore(t)
+	r := startStoreRig(t, st.Store)
+	m, f, events := r.m, r.f, r.events
 	release := holdStoreLock(t, st.Path())
 	f.Close()
-	awaitHealth(model.HealthDown)
+	r.awaitHealth(model.HealthDown)
 
 	// The events come once the store has refused them (after its busy
 	// timeout), and still with the lock held.
@@ -220,35 +237,8 @@ func TestAFullDiskHidesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	f, err := standin.Start(standin.Options{Agents: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	pairInto(t, st, f)
-	m := New(st, tls.Certificate{}, slog.New(slog.DiscardHandler))
-	updates, stopUpdates := m.Subscribe()
-	defer stopUpdates()
-	events, stopEvents := m.SubscribeEvents()
-	defer stopEvents()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { stop(); <-done }()
-
-	health := map[string]model.Health{}
-	awaitHealth := func(want model.Health) {
-		t.Helper()
-		deadline := time.After(time.Minute)
-		for health[f.Agents()[0].ID] != want || health[f.Agents()[1].ID] != want {
-			select {
-			case v := <-updates:
-				health[v.ID] = v.Health
-			case <-deadline:
-				t.Fatalf("servers %v, want both %s", health, want)
-			}
-		}
-	}
+	r := startStoreRig(t, st)
+	m, f, events := r.m, r.f, r.events
 	awaitStore := func(to string) {
 		t.Helper()
 		deadline := time.After(time.Minute)
@@ -263,9 +253,6 @@ func TestAFullDiskHidesNothing(t *testing.T) {
 			}
 		}
 	}
-	awaitHealth(model.HealthUp)
-	pollUntil(t, time.Minute, "the writer idle", m.writesDone)
-
 	// Fill the disk.
 	filler := filepath.Join(fsDir, "filler")
 	fill, err := os.Create(filler)
@@ -280,7 +267,7 @@ func TestAFullDiskHidesNothing(t *testing.T) {
 	}
 	fill.Close()
 	f.Close()
-	awaitHealth(model.HealthDown)
+	r.awaitHealth(model.HealthDown)
 	awaitStore("failing")
 	if err, _ := m.StoreFailing(); err == nil || !strings.Contains(err.Error(), "full") {
 		t.Errorf("StoreFailing = %v, want the disk full", err)
