@@ -307,6 +307,12 @@ func (o *Outbox) deliver(ctx context.Context, s Settings, m *model.OutboxMessage
 }
 
 func (o *Outbox) send(ctx, wctx context.Context, s Settings, m *model.OutboxMessage) (delivery, error) {
+	return o.sendMessage(ctx, s, m, func(d delivery) { o.markSent(wctx, m.ID, d) })
+}
+
+// sendMessage hands m to the mail server; accepted is called the moment
+// the server accepts it.
+func (o *Outbox) sendMessage(ctx context.Context, s Settings, m *model.OutboxMessage, accepted func(delivery)) (delivery, error) {
 	l, err := alertLetter(m, s.From, o.loc)
 	if err != nil {
 		return delivery{}, err
@@ -316,9 +322,7 @@ func (o *Outbox) send(ctx, wctx context.Context, s Settings, m *model.OutboxMess
 	if err != nil {
 		return delivery{}, err
 	}
-	return o.client.send(ctx, full, envelope{from: from, to: l.to, data: l.bytes()}, func(d delivery) {
-		o.markSent(wctx, m.ID, d)
-	})
+	return o.client.send(ctx, full, envelope{from: from, to: l.to, data: l.bytes()}, accepted)
 }
 
 // markSent records an accepted message; if the store cannot take it now,

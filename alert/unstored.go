@@ -57,7 +57,7 @@ func (o *Outbox) sendUnstored(s Settings, rcpt []string, e model.Event, c Contex
 	go func() {
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), o.client.timeouts.Attempt)
-			d, err := o.sendFromMemory(ctx, s, m)
+			d, err := o.sendMessage(ctx, s, m, func(delivery) {}) // nothing to record
 			cancel()
 			if err == nil {
 				log.Warn("alert email sent without the store, which refused it", "reply", d.reply)
@@ -71,18 +71,4 @@ func (o *Outbox) sendUnstored(s Settings, rcpt []string, e model.Event, c Contex
 			time.Sleep(o.backoff(attempt))
 		}
 	}()
-}
-
-// sendFromMemory hands m to the mail server; nothing is recorded.
-func (o *Outbox) sendFromMemory(ctx context.Context, s Settings, m *model.OutboxMessage) (delivery, error) {
-	l, err := alertLetter(m, s.From, o.loc)
-	if err != nil {
-		return delivery{}, err
-	}
-	_, from, _ := fromHeader(s.From)
-	full, err := o.src.ForSending(ctx, s)
-	if err != nil {
-		return delivery{}, err
-	}
-	return o.client.send(ctx, full, envelope{from: from, to: l.to, data: l.bytes()}, func(delivery) {})
 }

@@ -7,21 +7,16 @@ package model
 // time. The store records a server this way, and the monitor shows it this
 // way while the store cannot record it: one rule for both.
 func (v ServerView) Observe(o Observation) (ServerView, bool) {
-	set := func(dst *string, s string) {
-		if s != "" {
-			*dst = s
-		}
-	}
-	set(&v.Name, o.Name)
-	set(&v.Site, o.Site)
-	set(&v.System, o.System)
-	set(&v.Profile, o.Profile)
-	set(&v.Address, o.Address)
+	setIf(&v.Name, o.Name)
+	setIf(&v.Site, o.Site)
+	setIf(&v.System, o.System)
+	setIf(&v.Profile, o.Profile)
+	setIf(&v.Address, o.Address)
 	if !v.Paired {
 		// Until pairing pins a key, the latest announcement is all there is.
-		set(&v.Fingerprint, o.Fingerprint)
+		setIf(&v.Fingerprint, o.Fingerprint)
 	}
-	set(&v.VendorRole, o.VendorRole)
+	setIf(&v.VendorRole, o.VendorRole)
 	changed, known := false, false
 	if o.Role != "" && o.Role != v.Role {
 		v.Role, changed, known = o.Role, true, true
@@ -43,8 +38,42 @@ func (v ServerView) Observe(o Observation) (ServerView, bool) {
 	return v, changed
 }
 
+// Then is what o and then later leave, as one observation: later's fields
+// where it gives them, o's where it does not, and the later time. When
+// later changes neither the role nor the health o gives, observing it
+// leaves a server as observing both in turn would; otherwise the times
+// differ (when it was last seen, when it last changed).
+func (o Observation) Then(later Observation) Observation {
+	setIf(&o.AgentID, later.AgentID)
+	setIf(&o.Name, later.Name)
+	setIf(&o.Site, later.Site)
+	setIf(&o.System, later.System)
+	setIf(&o.Profile, later.Profile)
+	setIf(&o.Address, later.Address)
+	setIf(&o.Fingerprint, later.Fingerprint)
+	setIf(&o.VendorRole, later.VendorRole)
+	if later.Role != "" {
+		o.Role = later.Role
+	}
+	if later.Health != "" {
+		o.Health = later.Health
+	}
+	if later.Time.After(o.Time) {
+		o.Time = later.Time
+	}
+	return o
+}
+
 // NewServerView is what the console knows of a server it has never seen
 // before its first observation: its id, as its name until it says one.
 func NewServerView(agentID string) ServerView {
 	return ServerView{ID: agentID, Name: agentID, Role: RoleUnknown, Health: HealthUnknown}
+}
+
+// setIf sets *dst to s unless s is empty: what is not known leaves what
+// was.
+func setIf(dst *string, s string) {
+	if s != "" {
+		*dst = s
+	}
 }

@@ -32,3 +32,17 @@ func TestObserve(t *testing.T) {
 		t.Errorf("up after the console started: %+v, changed %v; want the last change kept at %v", v4, changed, v3.LastChange)
 	}
 }
+
+// Two observations laid one over the other leave a server as observing
+// both in turn would.
+func TestObservationThen(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 3, 0, 0, 0, time.UTC)
+	a := Observation{AgentID: "ag-1", Name: "AS-1", VendorRole: "Master", Role: RolePrimary, Health: HealthUp, Time: t0}
+	b := Observation{AgentID: "ag-1", VendorRole: "Master, replicating", Health: HealthUp, Time: t0.Add(time.Second)}
+	both, _ := NewServerView("ag-1").Observe(a)
+	both, _ = both.Observe(b)
+	once, _ := NewServerView("ag-1").Observe(a.Then(b))
+	if once.Name != both.Name || once.VendorRole != both.VendorRole || once.Role != both.Role || once.Health != both.Health || !once.LastSeen.Equal(both.LastSeen) {
+		t.Errorf("a then b in one: %+v; in turn: %+v", once, both)
+	}
+}

@@ -280,3 +280,27 @@ func TestAFullDiskHidesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A server's observations wait for the store in order: one that changes
+// neither role nor health joins the one before, any other follows it, so
+// that the store, once it takes them, holds when the server was last seen
+// and when it last changed as if it had never failed.
+func TestQueuedObservations(t *testing.T) {
+	up := model.Observation{AgentID: "a", Role: model.RolePrimary, Health: model.HealthUp, VendorRole: "Master", Time: t0}
+	word := model.Observation{AgentID: "a", Health: model.HealthUp, VendorRole: "Master, replicating", Time: t0.Add(time.Second)}
+	down := model.Observation{AgentID: "a", Health: model.HealthDown, Time: t0.Add(2 * time.Second)}
+	q := queued(queued(queued(nil, up), word), down)
+	if len(q) != 2 || q[0].VendorRole != "Master, replicating" || !q[0].Time.Equal(word.Time) || q[1].Health != model.HealthDown {
+		t.Errorf("queue %+v; want up with the later word, then down", q)
+	}
+	for i := range 2 * maxQueuedPerServer {
+		h := model.HealthUp
+		if i%2 == 1 {
+			h = model.HealthDown
+		}
+		q = queued(q, model.Observation{AgentID: "a", Health: h, Time: t0.Add(time.Duration(3+i) * time.Second)})
+	}
+	if len(q) != maxQueuedPerServer || q[len(q)-1].Health != model.HealthDown {
+		t.Errorf("a flapping server's queue holds %d, the last %s; want %d, the last down", len(q), q[len(q)-1].Health, maxQueuedPerServer)
+	}
+}

@@ -29,9 +29,9 @@ const (
 
 // writer is the state of the background writes. Guarded by Monitor.mu.
 type writer struct {
-	servers map[string]model.Observation // not yet stored, by server
-	events  []model.Event                // published, not yet stored, oldest first
-	dropped int                          // events not kept, beyond maxUnwrittenEvents
+	servers map[string][]model.Observation // not yet stored, by server, oldest first
+	events  []model.Event                  // published, not yet stored, oldest first
+	dropped int                            // events not kept, beyond maxUnwrittenEvents
 	wake    chan struct{}
 	// failing is the last write error while writes fail, and since when.
 	failing error
@@ -42,9 +42,9 @@ type writer struct {
 // queueLocked hands o to the writer. m.mu must be held.
 func (m *Monitor) queueLocked(o model.Observation) {
 	if m.writes.servers == nil {
-		m.writes.servers = map[string]model.Observation{}
+		m.writes.servers = map[string][]model.Observation{}
 	}
-	m.writes.servers[o.AgentID] = layOver(m.writes.servers[o.AgentID], o)
+	m.writes.servers[o.AgentID] = queued(m.writes.servers[o.AgentID], o)
 	if s, ok := m.seen[o.AgentID]; ok && o.VendorRole != "" {
 		// The batch of sightings is stored after this: it must carry the
 		// vendor's latest word, not the one it had.
@@ -61,33 +61,28 @@ func (m *Monitor) wakeWriterLocked() {
 	}
 }
 
-// layOver is what storing a then b leaves, as one observation: b's fields
-// where it gives them, a's where it does not. Stored, it leaves the server
-// as storing both would, but for the time of a change that b did not make.
-func layOver(a, b model.Observation) model.Observation {
-	set := func(dst *string, s string) {
-		if s != "" {
-			*dst = s
+// maxQueuedPerServer bounds the observations of one server waiting for the
+// store: a server that keeps changing while the store fails has its oldest
+// changes folded together beyond it.
+const maxQueuedPerServer = 64
+
+// queued adds o to a server's queue: laid over the last one when it
+// changes neither its role nor its health (storing the two as one then
+// leaves the server as storing both would), after it otherwise.
+func queued(q []model.Observation, o model.Observation) []model.Observation {
+	if n := len(q); n > 0 {
+		last := q[n-1]
+		if (o.Role == "" || o.Role == last.Role) && (o.Health == "" || o.Health == last.Health) {
+			q[n-1] = last.Then(o)
+			return q
 		}
 	}
-	set(&a.AgentID, b.AgentID)
-	set(&a.Name, b.Name)
-	set(&a.Site, b.Site)
-	set(&a.System, b.System)
-	set(&a.Profile, b.Profile)
-	set(&a.Address, b.Address)
-	set(&a.Fingerprint, b.Fingerprint)
-	set(&a.VendorRole, b.VendorRole)
-	if b.Role != "" {
-		a.Role = b.Role
+	q = append(q, o)
+	if len(q) > maxQueuedPerServer {
+		q[1] = q[0].Then(q[1])
+		q = q[1:]
 	}
-	if b.Health != "" {
-		a.Health = b.Health
-	}
-	if b.Time.After(a.Time) {
-		a.Time = b.Time
-	}
-	return a
+	return q
 }
 
 // unwrittenEventLocked keeps an event the store did not take, to store it
@@ -141,13 +136,18 @@ func (m *Monitor) writeQueued(ctx context.Context) bool {
 	m.writes.busy = true
 	m.mu.Unlock()
 	var failed error
-	for id, o := range servers {
-		if failed == nil {
-			if _, _, err := m.store.Observe(ctx, o); err != nil {
+	for id, q := range servers {
+		for failed == nil && len(q) > 0 {
+			if _, _, err := m.store.Observe(ctx, q[0]); err != nil {
 				failed = err
 			} else {
-				delete(servers, id)
+				q = q[1:]
 			}
+		}
+		if len(q) == 0 {
+			delete(servers, id)
+		} else {
+			servers[id] = q
 		}
 	}
 	stored := 0
@@ -164,15 +164,15 @@ func (m *Monitor) writeQueued(ctx context.Context) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes.busy = false
-	// What came meanwhile is newer: lay it over what is left.
-	for id, o := range servers {
-		if later, ok := m.writes.servers[id]; ok {
-			o = layOver(o, later)
+	// What came meanwhile is newer: it goes after what is left.
+	for id, q := range servers {
+		for _, later := range m.writes.servers[id] {
+			q = queued(q, later)
 		}
 		if m.writes.servers == nil {
-			m.writes.servers = map[string]model.Observation{}
+			m.writes.servers = map[string][]model.Observation{}
 		}
-		m.writes.servers[id] = o
+		m.writes.servers[id] = q
 	}
 	m.writes.events = append(events[stored:], m.writes.events...)
 	if failed != nil {
