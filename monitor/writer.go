@@ -94,6 +94,7 @@ func (m *Monitor) unwrittenEventLocked(e model.Event, err error) {
 		m.writes.dropped++
 	}
 	m.storeFailingLocked(err)
+	m.wakeWriterLocked() // it tries them again, and says when the store is back
 }
 
 // storeWrites stores what apply queued, and every seenInterval the
