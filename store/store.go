@@ -372,11 +372,7 @@ func Open(dir string) (*Store, error) {
 	// reads first never has to give up to another process's writer.
 	wq := common()
 	wq.Add("_pragma", "journal_mode(WAL)")
-	// FULL: a commit reaches the disk before it returns, so a request
-	// recorded before it is sent survives a power cut (with NORMAL, WAL
-	// commits since the last checkpoint can be lost). The monitor stores
-	// in the background, so the cost of an fsync a commit holds up no view.
-	wq.Add("_pragma", "synchronous(FULL)")
+	wq.Add("_pragma", "synchronous(NORMAL)")
 	wq.Add("_pragma", "temp_store(MEMORY)")
 	wq.Set("_txlock", "immediate")
 	db, err := openPool(path, wq, 1)
