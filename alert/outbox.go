@@ -139,7 +139,7 @@ func (o *Outbox) Record(ctx context.Context, e model.Event, c Context) (model.Ev
 	}
 	stored, queued, err := o.store.EnqueueAlert(ctx, model.AlertRequest{
 		Event: e, Summary: c.Summary, Procedure: c.Procedure, Recipients: strings.Join(queue, ","),
-		Now: now, Window: s.Window(), Settle: FirstAlertSettle, JoinHeld: s.Quiet.active(now.In(o.loc)),
+		Now: now, Clock: o.now, Window: s.Window(), Settle: FirstAlertSettle, JoinHeld: s.Quiet.active(now.In(o.loc)),
 		NewMessageID: func() string { return newMessageID(s.From) },
 	})
 	if err != nil {

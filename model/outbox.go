@@ -79,6 +79,11 @@ type AlertRequest struct {
 	// Empty stores the event (when new) and queues nothing.
 	Recipients string
 	Now        time.Time
+	// Clock, when set, gives the time once the store has begun the
+	// transaction, and replaces Now: the windows below run on the store's
+	// own timeline, so an alert that waited for a busy store does not
+	// shut the first message before the events of its moment can join.
+	Clock func() time.Time
 	// Window is how long events are gathered into one message after the
 	// message before it, so that an incident's storm comes as a few
 	// messages, not one an event.

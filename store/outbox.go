@@ -39,6 +39,9 @@ func (s *Store) EnqueueAlert(ctx context.Context, r model.AlertRequest) (model.E
 	now := r.Now.UTC()
 	queued := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if r.Clock != nil {
+			now = r.Clock().UTC()
+		}
 		if e.ID == 0 {
 			if err := tx.Create(&e).Error; err != nil {
 				return err

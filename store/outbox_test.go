@@ -205,3 +205,28 @@ func TestAlertOutboxPruneKeepsPendingAndRecent(t *testing.T) {
 		t.Errorf("%d outbox events left without their message (%v)", orphans, err)
 	}
 }
+
+// An alert that waited for a busy store (its Now sampled 1.5 s before the
+// store took it) still leaves the first message of its incident open for
+// the settle from when the store took it, on the request's Clock: the
+// event of the same moment recorded right after joins it.
+func TestAlertOutboxSettleRunsFromWhenTheStoreTakesIt(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	t0 := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	taken := t0.Add(1500 * time.Millisecond)
+	r := alertReq(model.Event{Time: t0, Server: "K2server1", Kind: model.EventDown, Severity: model.SeverityCritical}, "ops@example.com", t0)
+	r.Clock = func() time.Time { return taken }
+	if _, _, err := s.EnqueueAlert(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	next := alertReq(model.Event{Time: t0, System: "k2", Kind: "failing-over", Severity: model.SeverityWarning}, "ops@example.com", taken.Add(50*time.Millisecond))
+	next.Clock = func() time.Time { return taken.Add(50 * time.Millisecond) }
+	if _, _, err := s.EnqueueAlert(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.OutboxMessages(ctx, model.OutboxFilter{})
+	if err != nil || len(msgs) != 1 || len(msgs[0].Events) != 2 {
+		t.Fatalf("messages %+v, %v; want one with both events", msgs, err)
+	}
+}
