@@ -428,21 +428,18 @@ func BoundAddress(stateDir string) (string, error) {
 }
 
 // audited publishes the id of the newest audit entry in the status.
-func (a *Agent) audited(id uint64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if id > a.status.AuditSeq {
-		a.status.AuditSeq = id
-		a.bumpLocked()
-	}
-}
+func (a *Agent) audited(id uint64) { a.raise(&a.status.AuditSeq, id) }
 
 // epochSeen publishes the highest epoch accepted in the status.
-func (a *Agent) epochSeen(e uint64) {
+func (a *Agent) epochSeen(e uint64) { a.raise(&a.status.Epoch, e) }
+
+// raise sets a counter of the status to v when v is higher, and tells the
+// watchers.
+func (a *Agent) raise(field *uint64, v uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if e > a.status.Epoch {
-		a.status.Epoch = e
+	if v > *field {
+		*field = v
 		a.bumpLocked()
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,30 @@ const integrityCheck = `  - name: integrity-check
     argv: [/bin/true]
 `
 
+// runAgent runs `vigil agent run --config cfgPath` (inside the command
+// prefix, when given; its state_dir must be "state" beside the config) and
+// returns the address it bound, once it has written it anew; the agent is
+// killed when the test ends.
+func runAgent(t testing.TB, cfgPath string, prefix []string, label string) (string, *exec.Cmd) {
+	t.Helper()
+	state := filepath.Join(filepath.Dir(cfgPath), "state")
+	os.Remove(filepath.Join(state, agent.AddressFile)) // a stopped agent's address is not this one's
+	argv := append(append([]string{}, prefix...), vigilBin, "agent", "run", "--config", cfgPath)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = &testWriter{t: t, prefix: label + ": "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
+	var addr string
+	var err error
+	pollUntil(t, 10*time.Second, "agent "+cfgPath+" to start", func() bool {
+		addr, err = agent.BoundAddress(state)
+		return err == nil
+	}, func() string { return fmt.Sprint(err) })
+	return addr, cmd
+}
+
 // startPairedAgent runs `vigil agent run --config cfgPath` (its state_dir
 // must be "state" beside the config), waits until it listens, and pairs
 // console c with it at its bound address.
@@ -116,22 +141,7 @@ func startAgentProcess(t testing.TB, c *core, cfgPath string, prefix []string, p
 	if _, err := agent.NewPairing(state, nil).SetCode(testCode, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	argv := append(append([]string{}, prefix...), vigilBin, "agent", "run", "--config", cfgPath)
-	cmd = exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = &testWriter{t: t, prefix: filepath.Base(filepath.Dir(cfgPath)) + ": "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGCONT); cmd.Process.Kill(); cmd.Wait() })
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if addr, err = agent.BoundAddress(state); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s did not start: %v", cfgPath, err)
-		}
-	}
+	addr, cmd = runAgent(t, cfgPath, prefix, filepath.Base(filepath.Dir(cfgPath)))
 	if pairAddr == "" {
 		pairAddr = addr
 	}

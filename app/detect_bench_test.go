@@ -207,20 +207,16 @@ func benchDetect(b *testing.B, sig syscall.Signal, kind string) {
 	if err := allUp(); err != nil {
 		b.Fatal(err)
 	}
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		settled := 0
+	settled := 0
+	pollUntil(b, 3*time.Minute, "every stream with a minute of lines", func() bool {
+		settled = 0
 		for _, a := range pool {
-			if _, ok, _ := c.mon.Allowance(a.id); ok {
+			if _, rhythmAlone, _ := c.mon.Allowance(a.id); rhythmAlone {
 				settled++
 			}
 		}
-		if settled == len(pool) {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d streams have a minute of lines after 3 minutes", settled, len(pool))
-		}
-	}
+		return settled == len(pool)
+	}, func() string { return fmt.Sprintf("%d of %d have", settled, len(pool)) })
 
 	var delivered, detected []time.Duration
 	for trial := range detectTrials {

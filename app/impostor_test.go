@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilops/vigil/agent"
 	"github.com/vigilops/vigil/discovery"
 	"github.com/vigilops/vigil/model"
 )
@@ -70,21 +68,7 @@ func TestImpostorIsAConflictAndThePairedServerStaysWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(cloneDir, "state", "agent.id"), idFile, 0o600)
-	clone := exec.Command(vigilBin, "agent", "run", "--config", cloneCfg)
-	clone.Stderr = &testWriter{t: t, prefix: "clone: "}
-	if err := clone.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { clone.Process.Kill(); clone.Wait() })
-	var cloneAddr string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if cloneAddr, err = agent.BoundAddress(filepath.Join(cloneDir, "state")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the clone did not start: %v", err)
-		}
-	}
+	cloneAddr, clone := runAgent(t, cloneCfg, nil, "clone")
 	v := await("the clone shown as a conflict", func(v model.ServerView) bool { return v.Conflict != "" })
 	if !strings.Contains(v.Conflict, cloneAddr) || !strings.Contains(v.Conflict, "not the pinned one") {
 		t.Errorf("conflict %q, want it to name %s and the key", v.Conflict, cloneAddr)
@@ -117,21 +101,9 @@ func TestImpostorIsAConflictAndThePairedServerStaysWatched(t *testing.T) {
 	// The paired agent itself moves: same state, another port.
 	realCmd.Process.Signal(syscall.SIGTERM)
 	realCmd.Wait()
-	os.Remove(filepath.Join(realDir, "state", agent.AddressFile))
-	moved := exec.Command(vigilBin, "agent", "run", "--config", realCfg)
-	moved.Stderr = &testWriter{t: t, prefix: "moved: "}
-	if err := moved.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { moved.Process.Kill(); moved.Wait() })
-	var newAddr string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if newAddr, err = agent.BoundAddress(filepath.Join(realDir, "state")); err == nil && newAddr != addr {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the paired agent did not start again on a new address: %v", err)
-		}
+	newAddr, _ := runAgent(t, realCfg, nil, "moved")
+	if newAddr == addr {
+		t.Fatalf("the paired agent started again on its old address %s; the test needs another", addr)
 	}
 	await("the paired server followed to its new address", func(v model.ServerView) bool {
 		return v.Address == newAddr && v.Health == model.HealthUp && !v.IdentityChanged

@@ -64,6 +64,8 @@ type agents struct {
 func pollUntil(t testing.TB, timeout time.Duration, what string, ok func() bool, state func() string) time.Duration {
 	t.Helper()
 	started := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for !ok() {
 		if time.Since(started) > timeout {
 			if state != nil {
@@ -71,7 +73,7 @@ func pollUntil(t testing.TB, timeout time.Duration, what string, ok func() bool,
 			}
 			t.Fatalf("not within %v: %s", timeout, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		<-tick.C
 	}
 	return time.Since(started)
 }

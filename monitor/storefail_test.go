@@ -202,9 +202,14 @@ func TestALockedStoreHidesNothing(t *testing.T) {
 // pollUntil asks ok every 20 ms until it holds, and fails t after timeout.
 func pollUntil(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-deadline:
 			t.Fatalf("not within %v: %s", timeout, what)
+		case <-tick.C:
 		}
 	}
 }
